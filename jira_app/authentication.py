@@ -1,0 +1,94 @@
+"""Authenticating a request to the app: find the token, pick the tenant by its ``iss``, verify.
+
+The tenant is chosen only by the token's ``iss`` (the clientKey), never by ``xdm_e``, ``cp`` or any other
+query parameter: those are the user's to edit (protocol brief §7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from jira_app import exceptions, install_keys, qsh, tokens
+from jira_app.conf import conf
+from jira_app.decorators import AuthPolicy
+from jira_app.models import AtlassianHost
+
+
+@dataclass(frozen=True)
+class AtlassianHostUser:
+    """Who is calling: the tenant, and the Atlassian accountId of the user (``sub``) when there is one."""
+
+    host: AtlassianHost
+    user_account_id: str | None
+    token: tokens.VerifiedToken
+
+
+class HostRequest(HttpRequest):
+    """An HttpRequest that ConnectJwtMiddleware authenticated as coming from a tenant (for type checking)."""
+
+    atlassian_host_user: AtlassianHostUser
+    atlassian_host: AtlassianHost
+
+
+class SignedInstallRequest(HttpRequest):
+    """An HttpRequest carrying a verified Atlassian-signed lifecycle token (for type checking)."""
+
+    signed_install: tokens.VerifiedToken
+
+
+def token_from_request(request: HttpRequest) -> str:
+    """The JWT from ``Authorization: JWT <token>``, else from the ``jwt`` query parameter (brief §4.2)."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "jwt" and credentials.strip():
+        return credentials.strip()
+    token = request.GET.get("jwt", "")
+    if token:
+        return token
+    raise exceptions.MissingToken("no JWT: expected an 'Authorization: JWT <token>' header or a 'jwt' query parameter")
+
+
+def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> AtlassianHostUser:
+    """Verify a tenant's HS256 token for this request under ``policy`` (brief §4.4)."""
+    token = tokens.read_unverified(token_from_request(request))
+    try:
+        host = AtlassianHost.objects.get(client_key=token.issuer)
+    except AtlassianHost.DoesNotExist:
+        raise exceptions.UnknownHost("the token's iss is not an installed Jira site: install the app first") from None
+    verified = tokens.verify_host_token(
+        token,
+        host.shared_secret,
+        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        allow_context=policy is AuthPolicy.CONTEXT,
+        leeway=conf.jwt_leeway,
+    )
+    # Checked after the signature, so only a holder of the site's secret learns the site's state.
+    if policy is not AuthPolicy.LIFECYCLE and not host.is_active:
+        state = "disabled" if host.installed else "uninstalled"
+        raise exceptions.InactiveHost(f"the app is {state} on this Jira site")
+    return AtlassianHostUser(host=host, user_account_id=verified.subject, token=verified)
+
+
+def authenticate_install(request: HttpRequest) -> tokens.VerifiedToken:
+    """Verify an Atlassian-signed (RS256) installed/uninstalled callback (brief §2.3)."""
+    token = tokens.read_unverified(token_from_request(request))
+    if token.header.get("alg") != "RS256":
+        # Refused before any key is fetched: an HS256 or unsigned install is the tenant-takeover attack (§3.2).
+        raise exceptions.WrongAlgorithm("install and uninstall callbacks must be signed by Atlassian with RS256")
+    public_key = install_keys.get_install_key(token.header.get("kid"))
+    return tokens.verify_install_token(
+        token,
+        public_key,
+        audience=conf.base_url,
+        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        leeway=conf.jwt_leeway,
+    )
+
+
+def unverified_issuer(request: HttpRequest) -> str | None:
+    """The ``iss`` a request claims, for log lines about refused requests; never trusted."""
+    try:
+        return tokens.read_unverified(token_from_request(request)).issuer
+    except exceptions.ConnectError:
+        return None

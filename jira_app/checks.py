@@ -1,0 +1,109 @@
+"""System checks for jira_app's settings. Every ID lives in MESSAGES and is never reused."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from jira_app.conf import conf
+
+MIDDLEWARE_PATH = "jira_app.middleware.ConnectJwtMiddleware"
+CSRF_MIDDLEWARE_PATH = "django.middleware.csrf.CsrfViewMiddleware"
+_APP_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+# id: (message, hint)
+MESSAGES = {
+    "jira_app.E001": (
+        "ATLASSIAN_CONNECT_BASE_URL must be an absolute http(s) URL without query or fragment.",
+        "Set it to the app's public address, e.g. https://my-app.example.com.",
+    ),
+    "jira_app.E002": (
+        "ATLASSIAN_CONNECT_INSTALL_KEYS_URL must be an absolute http(s) URL without query or fragment.",
+        "Leave it unset for Atlassian's key service, or point it at fake_jira's key service in tests.",
+    ),
+    "jira_app.E003": (
+        f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: the app's routes would be unauthenticated.",
+        f"Add '{MIDDLEWARE_PATH}' to MIDDLEWARE, before '{CSRF_MIDDLEWARE_PATH}'.",
+    ),
+    "jira_app.E004": (
+        f"{MIDDLEWARE_PATH} comes after {CSRF_MIDDLEWARE_PATH}: Jira's lifecycle and webhook POSTs would get 403.",
+        f"Move '{MIDDLEWARE_PATH}' above '{CSRF_MIDDLEWARE_PATH}' in MIDDLEWARE.",
+    ),
+    "jira_app.E005": (
+        "ATLASSIAN_CONNECT_ENCRYPTION_KEYS must hold at least one valid Fernet key.",
+        "Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+    ),
+    "jira_app.E006": (
+        "ENVIRONMENT is 'prod' but ATLASSIAN_CONNECT_ENCRYPTION_KEYS holds the public development key: "
+        "every stored sharedSecret could be decrypted by anyone who read this repository.",
+        "Set ATLASSIAN_CONNECT_ENCRYPTION_KEYS to a key of your own (see E005's hint), then reinstall the app.",
+    ),
+    "jira_app.E007": (
+        "The app key built from ENVIRONMENT is not a valid Connect key (letters, digits, '-', '.', '_'; at most 64).",
+        "Set ENVIRONMENT to a short word such as dev, staging or prod.",
+    ),
+    "jira_app.E008": (
+        "ATLASSIAN_CONNECT_JWT_LEEWAY must be between 0 and 300 seconds.",
+        "Atlassian advises a little leeway, no more than a few minutes; the default is 30.",
+    ),
+    "jira_app.W001": (
+        "ATLASSIAN_CONNECT_BASE_URL is not https: Jira Cloud installs only apps served over HTTPS.",
+        "Serve the app behind TLS (a tunnel or a proxy) and set the https:// address.",
+    ),
+}
+
+
+def _message(level: type[CheckMessage], check_id: str, obj: Any = None) -> CheckMessage:
+    msg, hint = MESSAGES[check_id]
+    return level(msg, hint=hint, obj=obj, id=check_id)
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.query and not parts.fragment
+
+
+@register(Tags.security)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    if not _is_http_url(conf.base_url):
+        problems.append(_message(Error, "jira_app.E001"))
+    if not _is_http_url(conf.install_keys_url):
+        problems.append(_message(Error, "jira_app.E002"))
+    middleware = list(getattr(settings, "MIDDLEWARE", []))
+    if MIDDLEWARE_PATH not in middleware:
+        problems.append(_message(Error, "jira_app.E003"))
+    elif CSRF_MIDDLEWARE_PATH in middleware and middleware.index(CSRF_MIDDLEWARE_PATH) < middleware.index(
+        MIDDLEWARE_PATH
+    ):
+        problems.append(_message(Error, "jira_app.E004"))
+    keys = conf.encryption_keys
+    if not keys or not all(_is_fernet_key(key) for key in keys):
+        problems.append(_message(Error, "jira_app.E005"))
+    if conf.environment == "prod" and conf.dev_encryption_key in keys:
+        problems.append(_message(Error, "jira_app.E006"))
+    if not _APP_KEY.fullmatch(conf.app_key):
+        problems.append(_message(Error, "jira_app.E007"))
+    if not 0 <= conf.jwt_leeway <= 300:
+        problems.append(_message(Error, "jira_app.E008"))
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if urlsplit(conf.base_url).scheme != "https":
+        return [_message(Warning, "jira_app.W001")]
+    return []
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return False
+    return True

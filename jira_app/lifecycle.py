@@ -1,0 +1,217 @@
+"""The lifecycle callbacks: installed, uninstalled, enabled, disabled (protocol brief §2).
+
+Each handler runs after the middleware verified the token, is idempotent, and tolerates callbacks arriving
+out of order (disabled and uninstalled may come a few milliseconds apart, in either order: brief §1). A
+reinstall rotates the secret inside one transaction holding the tenant's row lock, so from its response on
+every process sees only the new secret.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jira_app import exceptions, signals
+from jira_app.conf import conf
+from jira_app.crypto import Secret
+from jira_app.models import AtlassianHost, LifecycleEvent
+from jira_app.tokens import VerifiedToken
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_SECRET_BYTES = 400  # Atlassian: store up to 400 bytes, treat as opaque (brief §1)
+_FIELD_LENGTHS = {"clientKey": 255, "baseUrl": 255, "displayUrl": 255, "productType": 50, "oauthClientId": 255,
+                  "serviceEntitlementNumber": 255, "description": 10_000, "key": 64}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LifecyclePayload:
+    """The JSON body of a lifecycle callback, checked for shape; untrusted until its token is verified."""
+
+    event_type: str
+    client_key: str
+    base_url: str
+    display_url: str
+    product_type: str
+    description: str
+    oauth_client_id: str
+    service_entitlement_number: str
+    shared_secret: Secret | None
+
+    @classmethod
+    def parse(cls, body: bytes, *, expected_event: str) -> LifecyclePayload:
+        """Parse and check a callback body; raises BadLifecyclePayload (400) saying what is wrong."""
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise exceptions.BadLifecyclePayload(f"the body is larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise exceptions.BadLifecyclePayload("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise exceptions.BadLifecyclePayload("the body is not a JSON object")
+        fields = {name: _optional_string(data, name) for name in _FIELD_LENGTHS}
+        for name in ("clientKey", "baseUrl"):
+            if not fields[name]:
+                raise exceptions.BadLifecyclePayload(f"the body has no '{name}'")
+        for name in ("baseUrl", "displayUrl"):
+            if fields[name] and not _is_http_url(fields[name]):
+                raise exceptions.BadLifecyclePayload(f"'{name}' is not an absolute http(s) URL")
+        if fields["key"] and fields["key"] != conf.app_key:
+            raise exceptions.BadLifecyclePayload(f"the body is for app '{fields['key']}', not '{conf.app_key}'")
+        event_type = _optional_string(data, "eventType")
+        if event_type and event_type != expected_event:
+            raise exceptions.BadLifecyclePayload(f"eventType '{event_type}' was sent to the {expected_event} callback")
+        secret = data.get("sharedSecret")
+        if expected_event == "installed":
+            if not isinstance(secret, str) or not secret:
+                raise exceptions.BadLifecyclePayload("the body has no 'sharedSecret'")
+            if len(secret.encode()) > MAX_SECRET_BYTES:
+                raise exceptions.BadLifecyclePayload(f"'sharedSecret' is longer than {MAX_SECRET_BYTES} bytes")
+        return cls(
+            event_type=expected_event,
+            client_key=fields["clientKey"],
+            base_url=fields["baseUrl"].rstrip("/"),
+            display_url=fields["displayUrl"].rstrip("/"),
+            product_type=fields["productType"],
+            description=fields["description"],
+            oauth_client_id=fields["oauthClientId"],
+            service_entitlement_number=fields["serviceEntitlementNumber"],
+            shared_secret=Secret(secret) if expected_event == "installed" and isinstance(secret, str) else None,
+        )
+
+
+def _optional_string(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise exceptions.BadLifecyclePayload(f"'{name}' is not a string")
+    if len(value) > _FIELD_LENGTHS.get(name, 255):
+        raise exceptions.BadLifecyclePayload(f"'{name}' is longer than {_FIELD_LENGTHS.get(name, 255)} characters")
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+
+
+def _require_issuer_is_client_key(token: VerifiedToken, payload: LifecyclePayload) -> None:
+    # The body is not covered by the signature, so it must name the site the token was issued for (§2.2).
+    if token.issuer != payload.client_key:
+        raise exceptions.ClientKeyMismatch("the token's iss does not match the body's clientKey")
+
+
+def _require_allowed_host(payload: LifecyclePayload) -> None:
+    patterns = conf.allowed_hosts
+    hostname = urlsplit(payload.base_url).hostname or ""
+    if patterns and not any(fnmatch.fnmatchcase(hostname, pattern) for pattern in patterns):
+        raise exceptions.HostNotAllowed(
+            f"baseUrl host {hostname!r} is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS"
+        )
+
+
+def _record(host: AtlassianHost, kind: LifecycleEvent.Kind, token: VerifiedToken, base_url: str) -> None:
+    LifecycleEvent.objects.create(host=host, kind=kind, base_url=base_url, account_id=token.subject or "")
+
+
+def installed(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHost:
+    """Create the tenant, or update it and rotate its secret; the caller verified the RS256 token."""
+    _require_issuer_is_client_key(token, payload)
+    _require_allowed_host(payload)
+    assert payload.shared_secret is not None  # parse() guarantees it for "installed"
+    now = timezone.now()
+    fields = {
+        "base_url": payload.base_url,
+        "display_url": payload.display_url,
+        "product_type": payload.product_type,
+        "description": payload.description,
+        "oauth_client_id": payload.oauth_client_id,
+        "service_entitlement_number": payload.service_entitlement_number,
+        "installed": True,
+        "enabled": True,
+        "uninstalled_at": None,
+    }
+    with transaction.atomic():
+        host = _locked_host(payload.client_key)
+        created = False
+        if host is None:
+            host, created = _create_or_lock(payload.client_key, fields, payload.shared_secret, now)
+        rotated = not created and host.shared_secret != payload.shared_secret
+        if created:
+            kind = LifecycleEvent.Kind.INSTALLED
+        else:
+            kind = LifecycleEvent.Kind.SECRET_ROTATED if rotated else LifecycleEvent.Kind.REINSTALLED
+            if not host.installed:
+                host.installed_at = now
+            for name, value in fields.items():
+                setattr(host, name, value)
+            if rotated:
+                host.shared_secret = payload.shared_secret
+                host.secret_rotated_at = now
+            host.save()
+        _record(host, kind, token, payload.base_url)
+    signals.host_installed.send(AtlassianHost, host=host, rotated=rotated)
+    logger.info("%s client_key=%r base_url=%s", kind.label, host.client_key, host.base_url)
+    return host
+
+
+def _locked_host(client_key: str) -> AtlassianHost | None:
+    return AtlassianHost.objects.select_for_update().filter(client_key=client_key).first()
+
+
+def _create_or_lock(
+    client_key: str, fields: dict[str, Any], secret: Secret, now: Any
+) -> tuple[AtlassianHost, bool]:
+    """Insert a new tenant; if a concurrent first install won the race, lock and return its row instead."""
+    host = AtlassianHost(client_key=client_key, installed_at=now, secret_rotated_at=now, **fields)
+    host.shared_secret = secret
+    try:
+        with transaction.atomic():
+            host.save(force_insert=True)
+    except IntegrityError:
+        winner = _locked_host(client_key)
+        if winner is None:
+            raise
+        return winner, False
+    return host, True
+
+
+def uninstalled(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHost | None:
+    """Flag the tenant uninstalled, keeping its row so a reinstall finds its data; unknown tenants are a no-op."""
+    _require_issuer_is_client_key(token, payload)
+    with transaction.atomic():
+        host = _locked_host(payload.client_key)
+        if host is None:
+            logger.info("uninstalled for unknown client_key=%r: nothing to do", payload.client_key)
+            return None
+        host.installed = False
+        host.enabled = False
+        host.uninstalled_at = host.uninstalled_at or timezone.now()
+        host.save(update_fields=["installed", "enabled", "uninstalled_at", "updated_at"])
+        _record(host, LifecycleEvent.Kind.UNINSTALLED, token, payload.base_url)
+    signals.host_uninstalled.send(AtlassianHost, host=host)
+    logger.info("uninstalled client_key=%r", host.client_key)
+    return host
+
+
+def set_enabled(host: AtlassianHost, token: VerifiedToken, payload: LifecyclePayload, *, enabled: bool) -> None:
+    """Apply enabled/disabled. An uninstalled tenant records it but stays refused until it is reinstalled."""
+    _require_issuer_is_client_key(token, payload)
+    with transaction.atomic():
+        locked = _locked_host(host.client_key)
+        assert locked is not None  # the middleware just loaded it, and tenant rows are never deleted
+        locked.enabled = enabled
+        locked.save(update_fields=["enabled", "updated_at"])
+        kind = LifecycleEvent.Kind.ENABLED if enabled else LifecycleEvent.Kind.DISABLED
+        _record(locked, kind, token, payload.base_url)
+    (signals.host_enabled if enabled else signals.host_disabled).send(AtlassianHost, host=locked)
+    logger.info("%s client_key=%r", kind.label, locked.client_key)

@@ -1,0 +1,81 @@
+"""ConnectJwtMiddleware: every view requires a verified Connect JWT unless a decorator says otherwise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+
+from jira_app import authentication
+from jira_app.conf import conf
+from jira_app.decorators import AuthPolicy, policy_of
+from jira_app.exceptions import ConnectError
+
+security_logger = logging.getLogger("jira_app.security")
+
+_MAX_LOGGED_CHARS = 100
+
+
+class ConnectJwtMiddleware:
+    """Authenticate each request by the policy its view is marked with (jira_app.decorators).
+
+    On success the view finds ``request.atlassian_host_user`` and ``request.atlassian_host`` (or
+    ``request.signed_install`` on install callbacks). On failure the client gets the error's status
+    with a JSON body ``{"error": reason, "message": ...}``, and ``jira_app.security`` gets one line.
+    It must come before CsrfViewMiddleware (check jira_app.E004): a JWT-authenticated request carries no
+    session cookie that a forged cross-site request could ride on.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        policy = policy_of(view_func)
+        if policy is AuthPolicy.PUBLIC or self._has_own_authentication(request):
+            return None
+        try:
+            if policy is AuthPolicy.SIGNED_INSTALL:
+                request.signed_install = authentication.authenticate_install(request)  # type: ignore[attr-defined]
+            else:
+                host_user = authentication.authenticate_host_request(request, policy)
+                request.atlassian_host_user = host_user  # type: ignore[attr-defined]
+                request.atlassian_host = host_user.host  # type: ignore[attr-defined]
+        except ConnectError as exc:
+            return refuse(request, exc)
+        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]  # the flag CsrfViewMiddleware reads
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view that finds the request bad after authentication raises a ConnectError too."""
+        return refuse(request, exception) if isinstance(exception, ConnectError) else None
+
+    @staticmethod
+    def _has_own_authentication(request: HttpRequest) -> bool:
+        match = request.resolver_match
+        exempt = conf.jwt_exempt_namespaces
+        return match is not None and any(namespace in exempt for namespace in match.namespaces)
+
+
+def refuse(request: HttpRequest, error: ConnectError) -> HttpResponse:
+    """The response for a refused request, and its log line (a reason code; never a token or secret)."""
+    client_key = authentication.unverified_issuer(request)
+    security_logger.warning(
+        "refused %s %r: %s (%s) client_key=%r",
+        request.method,
+        request.path[:_MAX_LOGGED_CHARS],
+        error.reason,
+        error.message,
+        client_key[:_MAX_LOGGED_CHARS] if client_key else None,
+    )
+    response = JsonResponse({"error": error.reason, "message": error.message}, status=error.status)
+    if error.status == 401:
+        response["WWW-Authenticate"] = f'JWT realm="{conf.app_key}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,104 @@
+"""The tenant store: one AtlassianHost per Jira site, its lifecycle history, and the webhooks it sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from jira_app import crypto
+
+
+class AtlassianHost(models.Model):
+    """A Jira Cloud site that installed the app (ACE calls it a client, Spring Boot an AtlassianHost)."""
+
+    client_key = models.CharField(max_length=255, unique=True, help_text="The site's clientKey: the iss of its JWTs.")
+    base_url = models.URLField(max_length=255, help_text="Where the site's REST API lives; updated on every install.")
+    display_url = models.URLField(max_length=255, blank=True)
+    product_type = models.CharField(max_length=50, blank=True)
+    description = models.TextField(blank=True)
+    oauth_client_id = models.CharField(max_length=255, blank=True)
+    service_entitlement_number = models.CharField(max_length=255, blank=True)
+    # Fernet ciphertext of the sharedSecret (Atlassian: opaque, up to 400 bytes); see jira_app.crypto.
+    encrypted_shared_secret = models.TextField(editable=False)
+    secret_rotated_at = models.DateTimeField(default=timezone.now)
+    installed = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True)
+    installed_at = models.DateTimeField(default=timezone.now)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Atlassian host"
+
+    def __str__(self) -> str:
+        return f"{self.base_url} ({self.client_key})"
+
+    @property
+    def is_active(self) -> bool:
+        """Installed and enabled: only then are its tokens accepted on the app's routes."""
+        return self.installed and self.enabled
+
+    @property
+    def shared_secret(self) -> crypto.Secret:
+        return crypto.decrypt(self.encrypted_shared_secret)
+
+    @shared_secret.setter
+    def shared_secret(self, secret: crypto.Secret) -> None:
+        self.encrypted_shared_secret = crypto.encrypt(secret)
+
+
+class LifecycleEvent(models.Model):
+    """An append-only record of every verified lifecycle callback. It never holds the secret."""
+
+    class Kind(models.TextChoices):
+        INSTALLED = "installed"
+        SECRET_ROTATED = "secret_rotated", "reinstalled, secret rotated"
+        REINSTALLED = "reinstalled", "reinstalled, same secret"
+        UNINSTALLED = "uninstalled"
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+
+    host = models.ForeignKey(AtlassianHost, on_delete=models.PROTECT, related_name="lifecycle_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField(max_length=255, help_text="The site's baseUrl as the callback reported it.")
+    account_id = models.CharField(max_length=128, blank=True, help_text="The user behind the action, if known.")
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("LifecycleEvent is append-only: a recorded event is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("LifecycleEvent is append-only: a recorded event is never deleted.")
+
+
+class WebhookDelivery(models.Model):
+    """A webhook received from a site, kept once per X-Atlassian-Webhook-Identifier."""
+
+    host = models.ForeignKey(AtlassianHost, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    identifier = models.CharField(max_length=255, help_text="X-Atlassian-Webhook-Identifier: stable across retries.")
+    event = models.CharField(max_length=100, help_text="The payload's webhookEvent, e.g. jira:issue_created.")
+    payload = models.JSONField()
+    retry_count = models.PositiveIntegerField(default=0, help_text="X-Atlassian-Webhook-Retry of the kept copy.")
+    duplicates = models.PositiveIntegerField(default=0, help_text="Retries received after the first copy.")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["host", "identifier"], name="jira_app_webhook_unique_per_host"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.identifier}"

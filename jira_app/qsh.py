@@ -1,0 +1,96 @@
+"""The query string hash (``qsh``): canonical request and its SHA-256, as Jira computes them.
+
+Rules: protocol brief §5 (Atlassian's Java ``HttpRequestCanonicalizer``). The query part comes from
+``atlassian_jwt.url_utils``, which matches every official vector. Its path handling does not: it strips every
+leading and trailing ``/`` (``/foo//`` becomes ``/foo`` where Jira says ``/foo/``) and splits off
+``;params`` before escaping ``&``. So the path is canonicalised here, and only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import quote, urlsplit
+
+from atlassian_jwt import url_utils
+from django.http import HttpRequest
+
+CONTEXT_QSH = "context-qsh"
+
+# RFC 3986 pchar: what may stand unencoded in a path. Used only when the server hides the raw request line.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def canonical_path(path: str, base_path: str = "") -> str:
+    """The path relative to ``base_path``, one trailing ``/`` removed, ``&`` escaped (brief §5.1 step 2)."""
+    base_path = base_path.rstrip("/")
+    if base_path and (path == base_path or path.startswith(base_path + "/")):
+        path = path[len(base_path) :]
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    if not path.startswith("/"):
+        path = "/" + path
+    return path.replace("&", "%26")
+
+
+def canonical_query(query_string: str) -> str:
+    """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined, sorted (brief §5.1 step 3)."""
+    if not query_string:
+        return ""
+    # Given the root path, the library's canonical request is "GET&/&<query>": keep the query only.
+    return url_utils.canonicalize_request("GET", "/?" + query_string).split("&", 2)[2]  # type: ignore[no-any-return]
+
+
+def canonical_request(method: str, path: str, query_string: str = "", *, base_path: str = "") -> str:
+    return f"{method.upper()}&{canonical_path(path, base_path)}&{canonical_query(query_string)}"
+
+
+def query_string_hash(method: str, path: str, query_string: str = "", *, base_path: str = "") -> str:
+    """The ``qsh`` claim for a request: lower-case hex SHA-256 of its canonical form."""
+    canonical = canonical_request(method, path, query_string, base_path=base_path)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def qsh_for_url(method: str, url: str, base_url: str) -> str:
+    """The ``qsh`` of an outgoing request to ``url``, relative to the product's ``base_url``."""
+    parts = urlsplit(url)
+    return query_string_hash(method, parts.path, parts.query, base_path=urlsplit(base_url).path)
+
+
+def raw_request_path(request: HttpRequest) -> str:
+    """The path as the client sent it, still percent-encoded, as Jira hashed it.
+
+    WSGI decodes PATH_INFO; gunicorn (RAW_URI) and uWSGI (REQUEST_URI) keep the raw request line. Elsewhere
+    (runserver, the test client) the decoded path is re-encoded minimally, which is what Jira sends.
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        return urlsplit(raw).path if "://" in raw else raw.split("?", 1)[0]
+    return quote(request.path, safe=_PATH_SAFE)
+
+
+def request_hashes(request: HttpRequest, base_path: str) -> list[str]:
+    """Every ``qsh`` the request may legitimately carry: from its query, and for form POSTs also with the body.
+
+    Jira's Java code reads parameters from the servlet parameter map, which merges a form body into the
+    query (brief §5.2, vectors 48 and 49), so a form POST may be hashed either way.
+    """
+    method = request.method or "GET"
+    path = raw_request_path(request)
+    query = request.META.get("QUERY_STRING", "")
+    hashes = [query_string_hash(method, path, query, base_path=base_path)]
+    if request.content_type == _FORM_CONTENT_TYPE and method in ("POST", "PUT"):
+        body = request.body.decode("latin-1")
+        if body:
+            merged = f"{query}&{body}" if query else body
+            hashes.append(query_string_hash(method, path, merged, base_path=base_path))
+    return hashes
+
+
+def matches(claimed: str, expected: list[str]) -> bool:
+    """Constant-time comparison of a claimed ``qsh`` with each acceptable value."""
+    found = False
+    for value in expected:
+        found |= hmac.compare_digest(claimed.encode(), value.encode())
+    return found

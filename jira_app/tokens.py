@@ -1,0 +1,160 @@
+"""Verifying Connect JWTs with PyJWT: HS256 tokens from a tenant, RS256 signed installs from Atlassian.
+
+Nothing here touches the database or the network: the caller supplies the key. The algorithm is fixed by
+the kind of request, never taken from the token's header (protocol brief §2.3 step 2, §4.4 step 4).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from base64 import urlsafe_b64decode
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from jira_app import exceptions, qsh
+from jira_app.crypto import Secret
+
+# Jira's tokens are a few hundred bytes; anything near this is garbage or an attack on the parser.
+MAX_TOKEN_LENGTH = 8 * 1024
+HOST_TOKEN_CLAIMS = ("exp", "iat", "iss", "qsh")
+INSTALL_TOKEN_CLAIMS = ("exp", "iat", "iss", "qsh", "aud")
+
+
+@dataclass(frozen=True)
+class UnverifiedToken:
+    """Header and claims read without any check: good for choosing a key, never for trusting."""
+
+    raw: str
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+
+    @property
+    def issuer(self) -> str:
+        iss = self.claims.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise exceptions.InvalidClaims("the token has no 'iss' claim naming the Jira site (its clientKey)")
+        return iss
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """Claims of a token whose signature, lifetime and ``qsh`` have been checked."""
+
+    claims: Mapping[str, Any]
+
+    @property
+    def issuer(self) -> str:
+        return str(self.claims["iss"])
+
+    @property
+    def subject(self) -> str | None:
+        """The Atlassian accountId of the user, absent when no user is logged in (brief §4.3)."""
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) and sub else None
+
+    @property
+    def is_context_token(self) -> bool:
+        return self.claims.get("qsh") == qsh.CONTEXT_QSH
+
+
+def _b64_json(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise exceptions.MalformedToken("the token is not a JWT (a segment is not base64url JSON)") from exc
+    if not isinstance(value, dict):
+        raise exceptions.MalformedToken("the token is not a JWT (a segment is not a JSON object)")
+    return value
+
+
+def read_unverified(token: str) -> UnverifiedToken:
+    """Split and decode a compact JWT without trusting it; raises MalformedToken on anything odd."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise exceptions.MalformedToken(f"the token is longer than {MAX_TOKEN_LENGTH} characters")
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise exceptions.MalformedToken("the token is not a JWT (it needs three dot-separated segments)")
+    return UnverifiedToken(raw=token, header=_b64_json(segments[0]), claims=_b64_json(segments[1]))
+
+
+def _decode(
+    token: str, key: str | RSAPublicKey, algorithm: str, *, leeway: int, audience: list[str] | None
+) -> dict[str, Any]:
+    required = INSTALL_TOKEN_CLAIMS if audience is not None else HOST_TOKEN_CLAIMS
+    # Tenant tokens may carry an undocumented 'aud' (brief §4.3): only install tokens have it checked.
+    options: Any = {"require": list(required), "verify_aud": audience is not None}
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[algorithm], leeway=leeway, options=options, audience=audience
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise exceptions.ExpiredToken(
+            f"the token has expired (leeway {leeway} s): reload the page in Jira, or check the clock"
+        ) from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise exceptions.WrongAlgorithm(f"the token must be signed with {algorithm}") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise exceptions.InvalidSignature("the token's signature does not verify") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise exceptions.InvalidClaims(f"the token lacks the required '{exc.claim}' claim") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise exceptions.InvalidClaims("the token's 'aud' is not this app's baseUrl") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise exceptions.InvalidClaims("the token is not valid yet (iat/nbf in the future): check the clock") from exc
+    except jwt.PyJWTError as exc:
+        raise exceptions.MalformedToken(f"the token is invalid: {type(exc).__name__}") from exc
+    return claims
+
+
+def _check_qsh(claims: Mapping[str, Any], expected: list[str], *, allow_context: bool) -> None:
+    claimed = claims.get("qsh")
+    if not isinstance(claimed, str):
+        raise exceptions.InvalidClaims("the token's 'qsh' claim is not a string")
+    if claimed == qsh.CONTEXT_QSH:
+        if allow_context:
+            return
+        raise exceptions.ContextTokenRefused(
+            "a context token (qsh 'context-qsh') is not accepted here: this route needs a token bound to the request"
+        )
+    if not qsh.matches(claimed, expected):
+        raise exceptions.QshMismatch("the token's qsh is bound to another method, path or query")
+
+
+def verify_host_token(
+    token: UnverifiedToken, shared_secret: Secret, *, expected_qsh: list[str], allow_context: bool, leeway: int
+) -> VerifiedToken:
+    """Verify a tenant's HS256 token: signature, ``exp``/``iat``/``iss``/``qsh`` present, times, ``qsh``."""
+    if token.header.get("alg") != "HS256":
+        raise exceptions.WrongAlgorithm("a token from a Jira site must be signed with HS256")
+    claims = _decode(token.raw, shared_secret.reveal(), "HS256", leeway=leeway, audience=None)
+    _check_qsh(claims, expected_qsh, allow_context=allow_context)
+    return VerifiedToken(claims)
+
+
+@lru_cache(maxsize=64)
+def load_public_key(pem: str) -> RSAPublicKey:
+    """Parse an install-signing PEM key (memoised: keys are immutable per kid)."""
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the install key is not an RSA public key")
+    return key
+
+
+def verify_install_token(
+    token: UnverifiedToken, public_key: RSAPublicKey, *, audience: str, expected_qsh: list[str], leeway: int
+) -> VerifiedToken:
+    """Verify an RS256 signed install: signature, ``aud`` = app baseUrl, times, ``qsh`` (brief §2.3)."""
+    if token.header.get("alg") != "RS256":
+        raise exceptions.WrongAlgorithm("install and uninstall callbacks must be signed by Atlassian with RS256")
+    # ACE ignores one trailing "/" when comparing aud with the baseUrl (brief §2.3 step 5).
+    audiences = [audience.rstrip("/"), audience.rstrip("/") + "/"]
+    claims = _decode(token.raw, public_key, "RS256", leeway=leeway, audience=audiences)
+    _check_qsh(claims, expected_qsh, allow_context=False)
+    return VerifiedToken(claims)

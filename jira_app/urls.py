@@ -1,0 +1,20 @@
+"""The contract's routes under /jira/ (../shared/contract.md). Paths are stable: tools outside rely on them."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from jira_app import views
+
+app_name = "jira_app"
+
+urlpatterns = [
+    path("atlassian-connect.json", views.descriptor, name="descriptor"),
+    path("installed", views.installed, name="installed"),
+    path("uninstalled", views.uninstalled, name="uninstalled"),
+    path("enabled", views.enabled, name="enabled"),
+    path("disabled", views.disabled, name="disabled"),
+    path("hello.html", views.hello, name="hello"),
+    path("api/whoami", views.whoami, name="whoami"),
+    path("webhooks/issue-created", views.webhook_issue_created, name="webhook-issue-created"),
+]

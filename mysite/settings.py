@@ -1,0 +1,171 @@
+"""Settings for jira-connect-django, read from the environment (django-environ).
+
+Every variable is listed in the README and in ../docs/deploy.md. ``ENVIRONMENT=prod`` switches on the
+production settings that ``manage.py check --deploy`` examines, and refuses to start without real keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file is read only on request, and the real environment wins over it.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Which deployment this is ---------------------------------------------------------------------------
+# Part of the app key and name in the descriptor (jira_app.descriptor); "prod" enables production settings.
+ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
+IS_PROD = ENVIRONMENT == "prod"
+
+# The Fernet key below is public (it is in this file); it exists so that a fresh clone runs without setup.
+# Production must set ATLASSIAN_CONNECT_ENCRYPTION_KEYS, and check jira_app.E004 refuses this key there.
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktaW5zZWN1cmUta2V5LWRvLW5vdC11c2U="
+_DEV_SECRET_KEY = "!!! dev only: set SECRET_KEY in the environment for any real deployment !!!"
+
+
+def _required_in_prod(dev_default: object) -> dict[str, object]:
+    """Keyword arguments for env(): no default in prod, so a missing variable stops start-up."""
+    return {} if IS_PROD else {"default": dev_default}
+
+
+# --- Django core ----------------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+SECRET_KEY = env.str("SECRET_KEY", **_required_in_prod(_DEV_SECRET_KEY))  # type: ignore[arg-type]
+if IS_PROD and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the development placeholder: set a real one for ENVIRONMENT=prod.")
+
+# https://docs.djangoproject.com/en/5.2/ref/settings/#debug
+DEBUG = env.bool("DEBUG", default=False)
+
+# --- Atlassian Connect (the HTTP contract: ../shared/contract.md) -------------------------------------------
+ATLASSIAN_CONNECT_BASE_URL = env.str("ATLASSIAN_CONNECT_BASE_URL", default="http://localhost:8000")
+ATLASSIAN_CONNECT_INSTALL_KEYS_URL = env.str(
+    "ATLASSIAN_CONNECT_INSTALL_KEYS_URL", default="https://connect-install-keys.atlassian.com"
+)
+# Host patterns (fnmatch, e.g. "*.atlassian.net") a tenant's baseUrl must match on install; empty: any host.
+ATLASSIAN_CONNECT_ALLOWED_HOSTS = env.list("ATLASSIAN_CONNECT_ALLOWED_HOSTS", default=[])
+# Fernet keys for sharedSecret at rest: the first encrypts, every key decrypts (rotate by prepending).
+ATLASSIAN_CONNECT_ENCRYPTION_KEYS = env.list(
+    "ATLASSIAN_CONNECT_ENCRYPTION_KEYS", **_required_in_prod([DEV_ENCRYPTION_KEY])  # type: ignore[arg-type]
+)
+# Clock skew tolerated on exp/iat of incoming tokens, in seconds (Atlassian's Spring Boot framework: 30 s).
+ATLASSIAN_CONNECT_JWT_LEEWAY = env.int("ATLASSIAN_CONNECT_JWT_LEEWAY", default=30)
+# Atlassian's JavaScript bridge; all.js must come from the Connect CDN, never from xdm_e (protocol brief §7).
+ATLASSIAN_CONNECT_ALL_JS_URL = env.str(
+    "ATLASSIAN_CONNECT_ALL_JS_URL", default="https://connect-cdn.atl-paas.net/all.js"
+)
+
+_base_host = urlsplit(ATLASSIAN_CONNECT_BASE_URL).hostname or "localhost"
+
+# https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=[_base_host] if IS_PROD else [_base_host, "localhost", "127.0.0.1", "[::1]", "testserver"],
+)
+CSRF_TRUSTED_ORIGINS = [ATLASSIAN_CONNECT_BASE_URL.rstrip("/")]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "jira_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    # Before CsrfViewMiddleware: a request authenticated by a Connect JWT carries no cookie to forge.
+    "jira_app.middleware.ConnectJwtMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mysite.urls"
+WSGI_APPLICATION = "mysite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Persistent connections: a new connection per request costs more than the JWT check it serves.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation and static files --------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PROD
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Outside prod WhiteNoise serves straight from the apps, so the admin works without collectstatic.
+WHITENOISE_USE_FINDERS = not IS_PROD
+
+# --- Security -------------------------------------------------------------------------------------------
+# Exactly the settings Django's `check --deploy` examines (cookiecutter-django does the same).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"  # the Connect pages opt out per response, for their tenant only (jira_app.framing)
+if IS_PROD:
+    # A tunnel or load balancer terminates TLS and says so in X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)  # Marketplace: at least 1 year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- Logging --------------------------------------------------------------------------------------------
+# jira_app.security carries one line per refused request: a reason code and the client key, never a token.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "jira_app": {"level": env.str("JIRA_APP_LOG_LEVEL", default="INFO")},
+        "django.security": {"level": "WARNING"},
+    },
+}

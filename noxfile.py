@@ -1,0 +1,53 @@
+"""Developer tasks. ``nox`` runs lint, typecheck and tests; ``nox -s demo`` plays the Connect story.
+
+Every session installs what it needs from the pinned extras in pyproject.toml. Once the environments exist,
+``nox -R`` reuses them and needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+
+TEST_ENV = {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error::DeprecationWarning"}
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite on the embedded SQLite database."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": ""})
+
+
+@nox.session(name="tests_postgres")
+def tests_postgres(session: nox.Session) -> None:
+    """The whole suite on PostgreSQL: DATABASE_URL, else the local server at 127.0.0.1:5432."""
+    url = os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES_URL
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=3).close()
+    except OSError as exc:
+        session.skip(f"no PostgreSQL reachable at {parts.hostname}:{parts.port or 5432} ({exc}): set DATABASE_URL")
+    session.install("-e", ".[test,postgres]")
+    session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": url})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test,typecheck,postgres]")
+    session.run("mypy", "jira_app", "mysite", "fake_jira")
