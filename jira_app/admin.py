@@ -32,7 +32,15 @@ class LifecycleEventInline(ReadOnlyMixin, admin.TabularInline[LifecycleEvent, At
 
 @admin.register(AtlassianHost)
 class AtlassianHostAdmin(ReadOnlyMixin, admin.ModelAdmin[AtlassianHost]):
-    list_display = ("client_key", "base_url", "product_type", "installed", "enabled", "secret_rotated_at", "updated_at")
+    list_display = (
+        "client_key",
+        "base_url",
+        "product_type",
+        "installed",
+        "enabled",
+        "secret_rotated_at",
+        "updated_at",
+    )
     list_filter = ("installed", "enabled", "product_type")
     search_fields = ("client_key", "base_url", "display_url")
     # encrypted_shared_secret is deliberately absent: the admin shows when the secret rotated, never its value.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,7 +59,7 @@ MESSAGES = {
 }
 
 
-def _message(level: type[CheckMessage], check_id: str, obj: Any = None) -> CheckMessage:
+def _message(level: Callable[..., CheckMessage], check_id: str, obj: Any = None) -> CheckMessage:
     msg, hint = MESSAGES[check_id]
     return level(msg, hint=hint, obj=obj, id=check_id)
 

@@ -26,19 +26,22 @@ class HostRequestError(Exception):
 
 
 class AtlassianHostRestClient:
-    """A small REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
+    """A REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
 
     def __init__(self, host: AtlassianHost, session: requests.Session | None = None) -> None:
         self.host = host
         self.session = session or requests.Session()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
         if not path.startswith("/") or path.startswith("//"):
             raise ValueError(f"expected a path relative to the site's baseUrl, got {path!r}")
         prepared = self.session.prepare_request(
             requests.Request(method.upper(), self.host.base_url.rstrip("/") + path, params=params, **kwargs)
         )
-        assert prepared.url is not None and prepared.method is not None
+        assert prepared.url is not None
+        assert prepared.method is not None
         prepared.headers["Authorization"] = "JWT " + self.token_for(prepared.method, prepared.url)
         prepared.headers.setdefault("Accept", "application/json")
         timeout = conf.host_request_timeout

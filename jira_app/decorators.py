@@ -24,7 +24,7 @@ class AuthPolicy(enum.Enum):
 
 def _marker(policy: AuthPolicy) -> Callable[[View], View]:
     def mark(view: View) -> View:
-        view.connect_auth_policy = policy  # type: ignore[attr-defined]  # a label, as login_not_required sets one
+        view.connect_auth_policy = policy  # type: ignore[attr-defined]  # a label, as login_not_required sets
         return view
 
     return mark
@@ -37,4 +37,5 @@ signed_install = _marker(AuthPolicy.SIGNED_INSTALL)
 
 
 def policy_of(view: Callable[..., Any]) -> AuthPolicy:
-    return getattr(view, "connect_auth_policy", AuthPolicy.HOST_REQUEST)  # type: ignore[no-any-return]
+    policy: AuthPolicy = getattr(view, "connect_auth_policy", AuthPolicy.HOST_REQUEST)
+    return policy

@@ -19,5 +19,5 @@ def allow_framing_by(response: HttpResponse, host: AtlassianHost) -> HttpRespons
     origins = sorted({_origin(url) for url in (host.base_url, host.display_url) if url})
     response["Content-Security-Policy"] = "frame-ancestors " + " ".join(origins)
     # CSP frame-ancestors replaces X-Frame-Options, whose DENY would also block the tenant.
-    response.xframe_options_exempt = True  # type: ignore[attr-defined]  # read by XFrameOptionsMiddleware
+    response.xframe_options_exempt = True  # read by XFrameOptionsMiddleware
     return response

@@ -114,9 +114,7 @@ def _require_allowed_host(payload: LifecyclePayload) -> None:
     patterns = conf.allowed_hosts
     hostname = urlsplit(payload.base_url).hostname or ""
     if patterns and not any(fnmatch.fnmatchcase(hostname, pattern) for pattern in patterns):
-        raise exceptions.HostNotAllowed(
-            f"baseUrl host {hostname!r} is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS"
-        )
+        raise exceptions.HostNotAllowed(f"baseUrl host {hostname!r} is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS")
 
 
 def _record(host: AtlassianHost, kind: LifecycleEvent.Kind, token: VerifiedToken, base_url: str) -> None:
@@ -168,9 +166,7 @@ def _locked_host(client_key: str) -> AtlassianHost | None:
     return AtlassianHost.objects.select_for_update().filter(client_key=client_key).first()
 
 
-def _create_or_lock(
-    client_key: str, fields: dict[str, Any], secret: Secret, now: Any
-) -> tuple[AtlassianHost, bool]:
+def _create_or_lock(client_key: str, fields: dict[str, Any], secret: Secret, now: Any) -> tuple[AtlassianHost, bool]:
     """Insert a new tenant; if a concurrent first install won the race, lock and return its row instead."""
     host = AtlassianHost(client_key=client_key, installed_at=now, secret_rotated_at=now, **fields)
     host.shared_secret = secret

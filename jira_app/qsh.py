@@ -64,7 +64,7 @@ def raw_request_path(request: HttpRequest) -> str:
     WSGI decodes PATH_INFO; gunicorn (RAW_URI) and uWSGI (REQUEST_URI) keep the raw request line. Elsewhere
     (runserver, the test client) the decoded path is re-encoded minimally, which is what Jira sends.
     """
-    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    raw: str = request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or ""
     if raw:
         return urlsplit(raw).path if "://" in raw else raw.split("?", 1)[0]
     return quote(request.path, safe=_PATH_SAFE)

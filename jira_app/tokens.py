@@ -128,7 +128,12 @@ def _check_qsh(claims: Mapping[str, Any], expected: list[str], *, allow_context:
 
 
 def verify_host_token(
-    token: UnverifiedToken, shared_secret: Secret, *, expected_qsh: list[str], allow_context: bool, leeway: int
+    token: UnverifiedToken,
+    shared_secret: Secret,
+    *,
+    expected_qsh: list[str],
+    allow_context: bool,
+    leeway: int,
 ) -> VerifiedToken:
     """Verify a tenant's HS256 token: signature, ``exp``/``iat``/``iss``/``qsh`` present, times, ``qsh``."""
     if token.header.get("alg") != "HS256":

@@ -1,0 +1,59 @@
+"""Fixtures shared by the whole suite: app settings for tests, the install-key service, a signing key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.cache import cache
+
+from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
+
+
+@pytest.fixture(autouse=True)
+def connect_settings(settings):
+    """Every test runs the app at a known base URL, with its install keys at a known (mocked) URL."""
+    settings.ATLASSIAN_CONNECT_BASE_URL = APP_BASE_URL
+    settings.ATLASSIAN_CONNECT_INSTALL_KEYS_URL = KEYS_URL
+    settings.ATLASSIAN_CONNECT_ALLOWED_HOSTS = []
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The install-key cache lives in Django's cache: no key may leak from one test into the next."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def mocked_requests():
+    """Outbound HTTP through `requests` is answered by `responses`; an unregistered call fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="session")
+def atlassian_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def install_signer(atlassian_private_key, mocked_requests) -> InstallSigner:
+    """Signs installs as Atlassian does, with its public key served at KEYS_URL/<kid>."""
+    signer = InstallSigner(atlassian_private_key, kid="connect-install-keys/2026-11/primary")
+    pem = atlassian_private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+    def key_service(request):
+        # Like Atlassian's service: the PEM for the one kid it knows, 404 for any other.
+        known = request.url == f"{KEYS_URL}/{signer.kid}"
+        return (200, {}, pem) if known else (404, {}, "not found")
+
+    mocked_requests.add_callback(responses.GET, re.compile(re.escape(KEYS_URL) + "/.*"), callback=key_service)
+    return signer

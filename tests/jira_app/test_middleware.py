@@ -1,0 +1,135 @@
+"""ConnectJwtMiddleware: protect by default, context-token rules, CSRF, refusals and their log lines."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.test import Client
+
+from jira_app import qsh
+from tests.signing import context_token, host_token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def default_deny_urls(settings):
+    settings.ROOT_URLCONF = "tests.jira_app.urls_default_deny"
+
+
+def test_a_view_without_any_decorator_requires_a_tenant_jwt(client, default_deny_urls, installed_site):
+    assert client.get("/forgotten/").status_code == 401
+
+    token = host_token(installed_site.client_key, installed_site.secret, "GET", "/forgotten")
+    response = client.get(f"/forgotten/?jwt={token}")
+    assert response.status_code == 200
+    assert response.content.decode() == f"secret data for {installed_site.client_key}"
+
+
+def test_public_views_need_no_token(client, default_deny_urls):
+    assert client.get("/health/").status_code == 200
+    assert client.get("/jira/atlassian-connect.json").status_code == 200
+
+
+def test_the_admin_keeps_its_own_authentication(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert "WWW-Authenticate" not in response
+
+
+def test_refusal_says_why_with_the_connect_challenge(client):
+    response = client.get("/jira/hello.html")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'JWT realm="my-jira-test-app-dev"'
+    assert response.json()["error"] == "missing_token"
+    assert "Authorization: JWT" in response.json()["message"]
+
+
+def test_refusal_log_line_has_reason_and_client_key_but_no_token(client, installed_site, caplog):
+    token = host_token(installed_site.client_key, "ATCO-wrong-secret-0123456789abcdef0123", query="a=1")
+    with caplog.at_level(logging.WARNING, logger="jira_app.security"):
+        client.get(f"/jira/hello.html?a=1&jwt={token}")
+
+    assert "bad_signature" in caplog.text
+    assert installed_site.client_key in caplog.text
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+
+
+def test_jwt_authenticated_posts_need_no_csrf_token(installed_site):
+    csrf_client = Client(enforce_csrf_checks=True)
+    token = host_token(installed_site.client_key, installed_site.secret, "POST", "/jira/webhooks/issue-created")
+    response = csrf_client.post(
+        "/jira/webhooks/issue-created",
+        {"webhookEvent": "jira:issue_created"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"JWT {token}",
+        HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER="csrf-1",
+    )
+    assert response.status_code == 204
+
+
+def test_whoami_accepts_a_context_token(client, installed_site):
+    token = context_token(installed_site.client_key, installed_site.secret, sub="557058:bob")
+    response = client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 200
+    assert response.json() == {
+        "clientKey": installed_site.client_key,
+        "baseUrl": installed_site.base_url,
+        "accountId": "557058:bob",
+    }
+
+
+def test_whoami_accepts_a_token_bound_to_exactly_this_request(client, installed_site):
+    token = host_token(installed_site.client_key, installed_site.secret, "GET", "/jira/api/whoami")
+    assert client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"path": "/jira/hello.html"},
+        {"method": "POST", "path": "/jira/api/whoami"},
+        {"path": "/jira/api/whoami", "query": "extra=1"},
+        {"qsh_value": ""},
+        {"qsh_value": "CONTEXT-QSH"},
+    ],
+    ids=["other path", "other method", "other query", "empty qsh", "near-miss literal"],
+)
+def test_whoami_refuses_tokens_bound_elsewhere(client, installed_site, claims):
+    token = host_token(installed_site.client_key, installed_site.secret, **claims)
+    assert client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 401
+
+
+def test_whoami_refuses_a_token_without_qsh(client, installed_site):
+    token = host_token(installed_site.client_key, installed_site.secret, qsh=None, qsh_value="x")
+    assert client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/jira/hello.html"), ("POST", "/jira/webhooks/issue-created"), ("POST", "/jira/disabled")],
+)
+def test_context_tokens_are_refused_on_pages_webhooks_and_lifecycle(client, installed_site, method, path):
+    token = context_token(installed_site.client_key, installed_site.secret)
+    response = client.generic(method, path, b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 401
+    assert response.json()["error"] == "context_token_refused"
+
+
+def test_the_header_token_is_used_before_the_query_token(client, installed_site):
+    good = host_token(installed_site.client_key, installed_site.secret, "GET", "/jira/api/whoami", "jwt=junk")
+    response = client.get("/jira/api/whoami?jwt=junk", HTTP_AUTHORIZATION=f"JWT {good}")
+    assert response.status_code == 200
+
+
+def test_base_path_of_the_app_is_not_part_of_the_hash(client, settings, installed_site):
+    """An app served below a path hashes request paths relative to its baseUrl (official vector 40)."""
+    settings.ATLASSIAN_CONNECT_BASE_URL = "https://app.example.test/jira"
+    token = host_token(
+        installed_site.client_key,
+        installed_site.secret,
+        qsh_value=qsh.query_string_hash("GET", "/api/whoami"),
+    )
+    assert client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200

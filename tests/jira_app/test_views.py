@@ -1,0 +1,123 @@
+"""The hello page, the whoami API and the issue-created webhook, as a tenant's users and Jira see them."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from jira_app.models import AtlassianHost, WebhookDelivery
+from tests.signing import Site, host_token
+
+pytestmark = pytest.mark.django_db
+
+PROJECTS = {
+    "values": [{"key": "ACME", "name": "Acme Rockets"}, {"key": "OPS", "name": "Operations"}],
+    "total": 2,
+}
+
+
+def project_search_url(site: Site) -> str:
+    return f"{site.base_url}/rest/api/3/project/search"
+
+
+def test_hello_page_shows_the_site_the_user_and_its_projects(jira, installed_site, mocked_requests):
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+
+    response = jira.load_page(installed_site)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert installed_site.base_url in page
+    assert "557058:alice" in page
+    assert "Acme Rockets" in page
+    assert "OPS" in page
+    # The call was made as the app, to this tenant's own baseUrl.
+    assert mocked_requests.calls[-1].request.headers["Authorization"].startswith("JWT ")
+
+
+def test_hello_page_renders_and_explains_when_the_site_refuses(jira, installed_site, mocked_requests, caplog):
+    mocked_requests.get(project_search_url(installed_site), status=401, json={"errorMessages": ["no"]})
+
+    with caplog.at_level(logging.WARNING, logger="jira_app"):
+        response = jira.load_page(installed_site)
+
+    assert response.status_code == 200
+    assert "HTTP 401" in response.content.decode()
+    assert "REST call failed" in caplog.text
+    assert installed_site.secret not in caplog.text
+
+
+def test_hello_page_renders_when_the_site_is_unreachable(jira, installed_site, mocked_requests):
+    mocked_requests.get(project_search_url(installed_site), body=requests.ConnectionError("down"))
+    response = jira.load_page(installed_site)
+    assert response.status_code == 200
+    assert "could not be reached" in response.content.decode()
+
+
+def test_hello_page_may_be_framed_only_by_its_tenant(jira, installed_site, mocked_requests):
+    AtlassianHost.objects.filter(client_key=installed_site.client_key).update(display_url="https://jira.acme.example")
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+
+    response = jira.load_page(installed_site)
+
+    assert response["Content-Security-Policy"] == "frame-ancestors https://acme.atlassian.net https://jira.acme.example"
+    assert "X-Frame-Options" not in response
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_other_pages_keep_deny_framing(client):
+    assert client.get("/jira/atlassian-connect.json")["X-Frame-Options"] == "DENY"
+
+
+def test_hello_page_loads_all_js_from_the_configured_cdn(jira, installed_site, mocked_requests, settings):
+    settings.ATLASSIAN_CONNECT_ALL_JS_URL = "https://cdn.example.test/all.js"
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+    assert '<script src="https://cdn.example.test/all.js"' in jira.load_page(installed_site).content.decode()
+
+
+def send_webhook(client, site: Site, identifier: str | None = "wh-1", body: bytes | None = None, retry: str = "0"):
+    token = host_token(site.client_key, site.secret, "POST", "/jira/webhooks/issue-created")
+    headers = {"HTTP_AUTHORIZATION": f"JWT {token}", "HTTP_X_ATLASSIAN_WEBHOOK_RETRY": retry}
+    if identifier is not None:
+        headers["HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER"] = identifier
+    body = body if body is not None else b'{"webhookEvent": "jira:issue_created", "issue": {"key": "ACME-1"}}'
+    return client.post("/jira/webhooks/issue-created", body, content_type="application/json", **headers)
+
+
+def test_webhook_is_stored_for_its_tenant(client, installed_site):
+    assert send_webhook(client, installed_site).status_code == 204
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.host.client_key == installed_site.client_key
+    assert delivery.event == "jira:issue_created"
+    assert delivery.payload["issue"]["key"] == "ACME-1"
+
+
+def test_webhook_retries_are_deduplicated(client, installed_site):
+    assert send_webhook(client, installed_site, retry="0").status_code == 204
+    assert send_webhook(client, installed_site, retry="1").status_code == 204
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.retry_count == 0
+    assert delivery.duplicates == 1
+
+
+def test_same_identifier_from_two_sites_is_two_deliveries(client, jira, installed_site):
+    other = Site("other")
+    jira.installed(other)
+    send_webhook(client, installed_site)
+    send_webhook(client, other)
+    assert WebhookDelivery.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("identifier", "body"),
+    [(None, None), ("", None), ("x" * 300, None), ("wh-2", b"{not json"), ("wh-3", b"[]")],
+    ids=["no identifier", "empty identifier", "long identifier", "invalid JSON", "not an object"],
+)
+def test_bad_webhooks_are_400_and_not_stored(client, installed_site, identifier, body):
+    response = send_webhook(client, installed_site, identifier=identifier, body=body)
+    assert response.status_code == 400
+    assert not WebhookDelivery.objects.exists()
