@@ -16,6 +16,11 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
 
+# pyenv's shims answer for every installed version only when PYENV_VERSION names them: let nox find them all.
+if "PYENV_VERSION" not in os.environ and os.path.isdir(os.path.expanduser("~/.pyenv/versions")):
+    _versions = sorted(os.listdir(os.path.expanduser("~/.pyenv/versions")), reverse=True)
+    os.environ["PYENV_VERSION"] = ":".join(v for v in _versions if v.startswith(("3.11", "3.12", "3.13")))
+
 TEST_ENV = {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error::DeprecationWarning"}
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -38,6 +43,20 @@ def tests_postgres(session: nox.Session) -> None:
         session.skip(f"no PostgreSQL reachable at {parts.hostname}:{parts.port or 5432} ({exc}): set DATABASE_URL")
     session.install("-e", ".[test,postgres]")
     session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": url})
+
+
+@nox.session(name="tests_matrix")
+@nox.parametrize(
+    ("python", "django"),
+    [("3.11", "5.2.19"), ("3.12", "5.2.19"), ("3.12", "6.0.10"), ("3.13", "6.1.3")],
+    ids=["py3.11-django5.2", "py3.12-django5.2", "py3.12-django6.0", "py3.13-django6.1"],
+)
+def tests_matrix(session: nox.Session, django: str) -> None:
+    """The suite across supported Python and Django versions (Django 6 needs Python 3.12 or newer)."""
+    session.install("-e", ".[test]")
+    # The project pins Django 5.2 LTS; the matrix swaps it for the version under test.
+    session.install("--no-deps", f"Django=={django}")
+    session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": ""})
 
 
 @nox.session

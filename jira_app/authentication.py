@@ -52,10 +52,9 @@ def token_from_request(request: HttpRequest) -> str:
 def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> AtlassianHostUser:
     """Verify a tenant's HS256 token for this request under ``policy`` (brief §4.4)."""
     token = tokens.read_unverified(token_from_request(request))
-    try:
-        host = AtlassianHost.objects.get(client_key=token.issuer)
-    except AtlassianHost.DoesNotExist:
-        raise exceptions.UnknownHost("the token's iss is not an installed Jira site: install the app first") from None
+    host = AtlassianHost.objects.for_authentication(token.issuer)
+    if host is None:
+        raise exceptions.UnknownHost("the token's iss is not an installed Jira site: install the app first")
     verified = tokens.verify_host_token(
         token,
         host.shared_secret,

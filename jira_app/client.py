@@ -37,13 +37,14 @@ class AtlassianHostRestClient:
     ) -> requests.Response:
         if not path.startswith("/") or path.startswith("//"):
             raise ValueError(f"expected a path relative to the site's baseUrl, got {path!r}")
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        url = self.host.base_url.rstrip("/") + path
         prepared = self.session.prepare_request(
-            requests.Request(method.upper(), self.host.base_url.rstrip("/") + path, params=params, **kwargs)
+            requests.Request(method.upper(), url, params=params, headers=headers, **kwargs)
         )
         assert prepared.url is not None
         assert prepared.method is not None
         prepared.headers["Authorization"] = "JWT " + self.token_for(prepared.method, prepared.url)
-        prepared.headers.setdefault("Accept", "application/json")
         timeout = conf.host_request_timeout
         try:
             return self.session.send(prepared, timeout=timeout, allow_redirects=False)

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 from jira_app import crypto
+
+
+class AtlassianHostManager(models.Manager["AtlassianHost"]):
+    # What authenticating a request needs; the other fields load on first access.
+    _AUTH_FIELDS = ("id", "client_key", "base_url", "display_url", "encrypted_shared_secret", "installed", "enabled")
+
+    def for_authentication(self, client_key: str) -> AtlassianHost | None:
+        """The tenant with ``client_key``, by one indexed lookup on the unique column, or None.
+
+        Runs on every authenticated request, so it skips the ORM's query compilation and the conversion of
+        fields it does not need: a quarter of the cost of ``get()`` (benchmarks/README.md).
+        """
+        connection = connections[self.db]
+        meta = self.model._meta
+
+        def column(name: str) -> str:
+            field = meta.get_field(name)
+            assert isinstance(field, models.Field)
+            return connection.ops.quote_name(field.column)
+
+        columns = ", ".join(column(name) for name in self._AUTH_FIELDS)
+        table = connection.ops.quote_name(meta.db_table)
+        sql = f"SELECT {columns} FROM {table} WHERE {column('client_key')} = %s"  # noqa: S608  # names from _meta
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [client_key])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return self.model.from_db(self.db, list(self._AUTH_FIELDS), row)
 
 
 class AtlassianHost(models.Model):
@@ -29,6 +58,8 @@ class AtlassianHost(models.Model):
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AtlassianHostManager()
 
     class Meta:
         verbose_name = "Atlassian host"

@@ -40,7 +40,7 @@ def _required_in_prod(dev_default: object) -> dict[str, object]:
 
 # --- Django core ----------------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
-SECRET_KEY = env.str("SECRET_KEY", **_required_in_prod(_DEV_SECRET_KEY))  # type: ignore[arg-type]
+SECRET_KEY = env.str("SECRET_KEY", **_required_in_prod(_DEV_SECRET_KEY))
 if IS_PROD and SECRET_KEY == _DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the development placeholder: set a real one for ENVIRONMENT=prod.")
 
@@ -56,7 +56,7 @@ ATLASSIAN_CONNECT_INSTALL_KEYS_URL = env.str(
 ATLASSIAN_CONNECT_ALLOWED_HOSTS = env.list("ATLASSIAN_CONNECT_ALLOWED_HOSTS", default=[])
 # Fernet keys for sharedSecret at rest: the first encrypts, every key decrypts (rotate by prepending).
 ATLASSIAN_CONNECT_ENCRYPTION_KEYS = env.list(
-    "ATLASSIAN_CONNECT_ENCRYPTION_KEYS", **_required_in_prod([DEV_ENCRYPTION_KEY])  # type: ignore[arg-type]
+    "ATLASSIAN_CONNECT_ENCRYPTION_KEYS", **_required_in_prod([DEV_ENCRYPTION_KEY])
 )
 # Clock skew tolerated on exp/iat of incoming tokens, in seconds (Atlassian's Spring Boot framework: 30 s).
 ATLASSIAN_CONNECT_JWT_LEEWAY = env.int("ATLASSIAN_CONNECT_JWT_LEEWAY", default=30)
@@ -117,7 +117,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------------
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL counts as unset: the embedded SQLite file is the default.
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # Persistent connections: a new connection per request costs more than the JWT check it serves.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -130,7 +132,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic's target, served by WhiteNoise in prod; outside prod the files come from the apps directly.
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")) if IS_PROD else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -147,7 +150,17 @@ WHITENOISE_USE_FINDERS = not IS_PROD
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"  # the Connect pages opt out per response, for their tenant only (jira_app.framing)
 if IS_PROD:
-    # A tunnel or load balancer terminates TLS and says so in X-Forwarded-Proto.
+    # "SECRET_KEY=" in an env file is as good as unset; without this, prod would start and fail on use.
+    for _name, _value in [
+        ("SECRET_KEY", SECRET_KEY),
+        ("ATLASSIAN_CONNECT_ENCRYPTION_KEYS", ATLASSIAN_CONNECT_ENCRYPTION_KEYS),
+    ]:
+        if not _value:
+            raise ImproperlyConfigured(
+                f"Set the {_name} environment variable: it is empty, and ENVIRONMENT=prod needs a real value."
+            )
+    # A tunnel or load balancer terminates TLS and says so in X-Forwarded-Proto; the proxy must overwrite
+    # that header, because Django trusts it (docs/deploy.md).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)  # Marketplace: at least 1 year
