@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -16,10 +17,12 @@ from jira_app.conf import conf
 from jira_app.decorators import context_jwt, lifecycle_jwt, public, signed_install
 from jira_app.descriptor import build_descriptor
 from jira_app.framing import allow_framing_by
+from jira_app.models import AtlassianHost
 
 logger = logging.getLogger(__name__)
 
 _NO_CONTENT = 204
+PROJECTS_CACHE_SECONDS = 60
 
 
 @public
@@ -72,10 +75,9 @@ def hello(request: HostRequest) -> HttpResponse:
     host = host_user.host
     projects, error = None, None
     try:
-        found = AtlassianHostRestClient(host).get_json("/rest/api/3/project/search", params={"maxResults": 20})
-        projects = [{"key": p.get("key", ""), "name": p.get("name", "")} for p in found.get("values", [])]
-    except (HostRequestError, AttributeError, TypeError) as exc:
-        error = str(exc) if isinstance(exc, HostRequestError) else "the project list had an unexpected shape"
+        projects = _projects(host)
+    except HostRequestError as exc:
+        error = str(exc)
         logger.warning("hello page for client_key=%r: REST call failed: %s", host.client_key, error)
     response = render(
         request,
@@ -91,6 +93,20 @@ def hello(request: HostRequest) -> HttpResponse:
     # never_cache sets no-cache, must-revalidate, private too; Marketplace asks for no-store on such pages.
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
     return allow_framing_by(response, host)
+
+
+def _projects(host: AtlassianHost) -> list[dict[str, str]]:
+    """The site's projects, from its REST API as the app; kept a minute, so a page load isn't a round trip."""
+    cache_key = f"jira_app:projects:{host.pk}"
+    projects: list[dict[str, str]] | None = cache.get(cache_key)
+    if projects is None:
+        found = AtlassianHostRestClient(host).get_json("/rest/api/3/project/search", params={"maxResults": 20})
+        values = found.get("values") if isinstance(found, dict) else None
+        if not isinstance(values, list) or not all(isinstance(p, dict) for p in values):
+            raise HostRequestError("the project list had an unexpected shape")
+        projects = [{"key": str(p.get("key", "")), "name": str(p.get("name", ""))} for p in values]
+        cache.set(cache_key, projects, PROJECTS_CACHE_SECONDS)
+    return projects
 
 
 @context_jwt

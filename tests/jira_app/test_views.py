@@ -121,3 +121,39 @@ def test_bad_webhooks_are_400_and_not_stored(client, installed_site, identifier,
     response = send_webhook(client, installed_site, identifier=identifier, body=body)
     assert response.status_code == 400
     assert not WebhookDelivery.objects.exists()
+
+
+def test_project_list_is_fetched_once_a_minute_per_site(jira, installed_site, mocked_requests):
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+    other = Site("other")
+    jira.installed(other)
+    mocked_requests.get(project_search_url(other), json={"values": [{"key": "OTH", "name": "Other"}]})
+
+    jira.load_page(installed_site)
+    second = jira.load_page(installed_site)
+    other_page = jira.load_page(other)
+
+    assert "Acme Rockets" in second.content.decode()
+    assert "OTH" in other_page.content.decode()
+    assert "Acme Rockets" not in other_page.content.decode()
+    rest_calls = [call.request.url for call in mocked_requests.calls if "/rest/" in call.request.url]
+    assert [url.split("/rest")[0] for url in rest_calls] == [
+        installed_site.base_url,
+        other.base_url,
+    ]
+
+
+def test_a_failed_fetch_is_not_remembered(jira, installed_site, mocked_requests):
+    mocked_requests.get(project_search_url(installed_site), status=503)
+    assert "HTTP 503" in jira.load_page(installed_site).content.decode()
+
+    mocked_requests.replace("GET", project_search_url(installed_site), json=PROJECTS)
+    assert "Acme Rockets" in jira.load_page(installed_site).content.decode()
+
+
+@pytest.mark.parametrize("answer", [[1, 2], {"values": "nope"}, {"values": [1]}], ids=["list", "string", "ints"])
+def test_an_odd_project_list_is_reported_not_a_crash(jira, installed_site, mocked_requests, answer):
+    mocked_requests.get(project_search_url(installed_site), json=answer)
+    response = jira.load_page(installed_site)
+    assert response.status_code == 200
+    assert "unexpected shape" in response.content.decode()
