@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -146,7 +147,10 @@ def verify_host_token(
 @lru_cache(maxsize=64)
 def load_public_key(pem: str) -> RSAPublicKey:
     """Parse an install-signing PEM key (memoised: keys are immutable per kid)."""
-    key = load_pem_public_key(pem.encode())
+    try:
+        key = load_pem_public_key(pem.encode())
+    except UnsupportedAlgorithm as exc:  # a well-formed PEM of a key type cryptography cannot load
+        raise ValueError("the install key is of an unsupported type") from exc
     if not isinstance(key, RSAPublicKey):
         raise ValueError("the install key is not an RSA public key")
     return key

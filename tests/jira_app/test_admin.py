@@ -1,0 +1,132 @@
+"""The admin shows tenants, their lifecycle history and webhooks read-only, and never a tenant's secret."""
+
+from __future__ import annotations
+
+import pytest
+from django.forms.models import model_to_dict
+from django.urls import reverse
+
+from jira_app.models import AtlassianHost, LifecycleEvent, WebhookDelivery
+from tests.factories import AtlassianHostFactory
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "ATCO-admin-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def host() -> AtlassianHost:
+    host = AtlassianHostFactory(secret=SECRET, base_url="https://acme.atlassian.net", client_key="acme-client-key")
+    LifecycleEvent.objects.create(host=host, kind=LifecycleEvent.Kind.INSTALLED, base_url=host.base_url)
+    LifecycleEvent.objects.create(
+        host=host, kind=LifecycleEvent.Kind.DISABLED, base_url=host.base_url, account_id="557058:bob"
+    )
+    return host
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"admin:jira_app_{name}", args=args)
+
+
+def assert_no_secret(response, host: AtlassianHost) -> None:
+    html = response.content.decode()
+    assert SECRET not in html
+    assert host.encrypted_shared_secret not in html
+    # Not even a recognisable piece of the ciphertext (Fernet tokens start with a fixed version prefix).
+    assert host.encrypted_shared_secret[10:40] not in html
+
+
+def test_host_changelist_lists_the_tenant_without_its_secret(admin_client, host):
+    response = admin_client.get(url("atlassianhost_changelist"))
+
+    assert response.status_code == 200
+    assert "acme-client-key" in response.content.decode()
+    assert_no_secret(response, host)
+
+
+def test_host_change_page_shows_the_tenant_and_its_history_without_its_secret(admin_client, host):
+    response = admin_client.get(url("atlassianhost_change", host.pk))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "acme-client-key" in html
+    assert "https://acme.atlassian.net" in html
+    assert_no_secret(response, host)
+    # The lifecycle events inline.
+    inline = response.context["inline_admin_formsets"]
+    assert [formset.formset.model for formset in inline] == [LifecycleEvent]
+    assert len(inline[0].formset.queryset) == 2
+    assert "557058:bob" in html
+
+
+def test_hosts_cannot_be_added_by_hand(admin_client, host):
+    assert admin_client.get(url("atlassianhost_add")).status_code == 403
+    response = admin_client.post(url("atlassianhost_add"), {"client_key": "forged", "base_url": "https://x.example"})
+    assert response.status_code == 403
+    assert list(AtlassianHost.objects.values_list("client_key", flat=True)) == ["acme-client-key"]
+
+
+def test_hosts_cannot_be_changed_by_hand(admin_client, host):
+    before = {**model_to_dict(host), "encrypted_shared_secret": host.encrypted_shared_secret}
+
+    response = admin_client.post(
+        url("atlassianhost_change", host.pk),
+        {"client_key": "forged", "base_url": "https://evil.example", "installed": "on", "enabled": ""},
+    )
+
+    assert response.status_code == 403
+    host.refresh_from_db()
+    assert {**model_to_dict(host), "encrypted_shared_secret": host.encrypted_shared_secret} == before
+
+
+def test_hosts_cannot_be_deleted_by_hand(admin_client, host):
+    assert admin_client.get(url("atlassianhost_delete", host.pk)).status_code == 403
+    assert admin_client.post(url("atlassianhost_delete", host.pk), {"post": "yes"}).status_code == 403
+    assert AtlassianHost.objects.filter(pk=host.pk).exists()
+
+
+def test_hosts_cannot_be_bulk_deleted(admin_client):
+    # A host without lifecycle events: nothing but the permission stands between the action and the row.
+    bare = AtlassianHostFactory(secret=SECRET)
+
+    admin_client.post(
+        url("atlassianhost_changelist"), {"action": "delete_selected", "_selected_action": [bare.pk], "post": "yes"}
+    )
+
+    assert AtlassianHost.objects.filter(pk=bare.pk).exists()
+
+
+def test_lifecycle_event_changelist_renders(admin_client, host):
+    response = admin_client.get(url("lifecycleevent_changelist"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "557058:bob" in html
+    assert_no_secret(response, host)
+
+
+def test_lifecycle_events_are_read_only(admin_client, host):
+    event = host.lifecycle_events.first()
+    assert admin_client.get(url("lifecycleevent_change", event.pk)).status_code == 200
+    assert admin_client.get(url("lifecycleevent_add")).status_code == 403
+    assert admin_client.get(url("lifecycleevent_delete", event.pk)).status_code == 403
+    assert admin_client.post(url("lifecycleevent_change", event.pk), {"kind": "enabled"}).status_code == 403
+    assert LifecycleEvent.objects.get(pk=event.pk).kind == event.kind
+
+
+def test_webhook_delivery_changelist_renders(admin_client, host):
+    WebhookDelivery.objects.create(
+        host=host, identifier="wh-identifier-1", event="jira:issue_created", payload={"issue": {"key": "ACME-1"}}
+    )
+
+    response = admin_client.get(url("webhookdelivery_changelist"))
+
+    assert response.status_code == 200
+    assert "wh-identifier-1" in response.content.decode()
+    assert admin_client.get(url("webhookdelivery_add")).status_code == 403
+
+
+def test_admin_is_not_open_to_anonymous_users(client, host):
+    response = client.get(url("atlassianhost_change", host.pk))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
