@@ -28,9 +28,9 @@ ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
 IS_PROD = ENVIRONMENT == "prod"
 
 # The Fernet key below is public (it is in this file); it exists so that a fresh clone runs without setup.
-# Production must set ATLASSIAN_CONNECT_ENCRYPTION_KEYS, and check jira_app.E004 refuses this key there.
+# Production must set ATLASSIAN_CONNECT_ENCRYPTION_KEYS, and check jira_app.E006 refuses this key there.
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktaW5zZWN1cmUta2V5LWRvLW5vdC11c2U="
-_DEV_SECRET_KEY = "!!! dev only: set SECRET_KEY in the environment for any real deployment !!!"
+_DEV_SECRET_KEY = "!!! dev only: set SECRET_KEY in the environment for any real deployment !!!"  # noqa: S105
 
 
 def _required_in_prod(dev_default: object) -> dict[str, object]:

@@ -1,0 +1,83 @@
+"""The project settings per environment, each case in a fresh interpreter (settings are read once, at import).
+
+``manage.py check --deploy --fail-level WARNING`` is what gunicorn.conf.py runs before serving in prod, so these
+tests pin what a production start accepts and what it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mysite.settings as project_settings
+from tests.mysite.processes import manage, prod_env, run_python
+
+
+def test_prod_with_real_values_passes_the_deploy_checks_at_warning_level():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=prod_env())
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert result.stderr == ""
+
+
+def test_prod_settings_trust_the_proxy_for_https_and_read_hosts_from_the_environment():
+    code = (
+        "import json, mysite.settings as s; print(json.dumps([s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.ALLOWED_HOSTS, s.DEBUG]))"
+    )
+    result = run_python("-c", code, env=prod_env(ALLOWED_HOSTS="a.example.com,b.example.com"))
+
+    assert result.returncode == 0, result.stderr
+    proxy_header, redirect, hsts, session_secure, csrf_secure, hosts, debug = json.loads(result.stdout)
+    assert proxy_header == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert (redirect, session_secure, csrf_secure, debug) == (True, True, True, False)
+    assert hsts >= 365 * 24 * 3600  # Marketplace security requirement: HSTS of at least one year
+    assert hosts == ["a.example.com", "b.example.com"]
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "ATLASSIAN_CONNECT_ENCRYPTION_KEYS"])
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_prod_refuses_to_start_without_a_required_secret(variable, value):
+    result = manage("check", env=prod_env(**{variable: value}))
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: Set the {variable} environment variable" in result.stderr
+
+
+def test_prod_refuses_the_development_secret_key():
+    result = manage("check", env=prod_env(SECRET_KEY=project_settings._DEV_SECRET_KEY))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is the development placeholder" in result.stderr
+
+
+def test_prod_with_the_public_development_encryption_key_fails_the_checks():
+    result = manage("check", env=prod_env(ATLASSIAN_CONNECT_ENCRYPTION_KEYS=project_settings.DEV_ENCRYPTION_KEY))
+
+    assert result.returncode == 1
+    assert "jira_app.E006" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "check_id"),
+    [
+        ({"ATLASSIAN_CONNECT_BASE_URL": "http://jira-app.example.com"}, "jira_app.W001"),
+        ({"DEBUG": "true"}, "security.W018"),
+        ({"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+        ({"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+    ],
+)
+def test_the_deploy_checks_catch_a_weakened_prod_setting(override, check_id):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=prod_env(**override))
+
+    assert result.returncode == 1
+    assert check_id in result.stderr
+
+
+def test_dev_defaults_pass_the_checks():
+    result = manage("check", env={})
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
