@@ -54,11 +54,16 @@ def _decrypt(keys: tuple[str, ...], ciphertext: str) -> str:
     return _fernet(keys).decrypt(ciphertext.encode()).decode()
 
 
+def reencrypt(ciphertext: str) -> str:
+    """The same secret, encrypted with the first configured key (after a key rotation)."""
+    return _fernet(tuple(conf.encryption_keys)).rotate(ciphertext.encode()).decode()
+
+
 def decrypt(ciphertext: str) -> Secret:
     try:
         return Secret(_decrypt(tuple(conf.encryption_keys), ciphertext))
     except InvalidToken as exc:
         raise ImproperlyConfigured(
-            "A stored sharedSecret cannot be decrypted with ATLASSIAN_CONNECT_ENCRYPTION_KEYS: "
-            "keep the old key in the list (after the new one) until every tenant has reinstalled."
+            "A stored sharedSecret cannot be decrypted with ATLASSIAN_CONNECT_ENCRYPTION_KEYS: put the old key "
+            "back in the list (after the new one) and run `manage.py reencrypt_shared_secrets` before dropping it."
         ) from exc
