@@ -14,6 +14,9 @@ from django.core.cache import cache
 
 from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
 
+# fake_jira's fixtures (fake_jira, jira_site, fake_jira_server) for every test in the project.
+pytest_plugins = ["fake_jira.pytest_plugin"]
+
 _LOOPBACK_NAMES = {"localhost", "testserver"}
 
 

@@ -1,0 +1,110 @@
+"""``python -m fake_jira <command>``: the simulator from the command line.
+
+Each sub-command is a function registered in ``_COMMANDS`` with the function that adds its arguments, so
+adding one is adding two functions and a line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+import requests
+
+from fake_jira.server import DEFAULT_HOST, FakeJiraHTTPServer
+
+DEFAULT_PORT = 8001
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)"
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the install-key service, every site's REST API and the control plane until interrupted."""
+    server = FakeJiraHTTPServer(args.host, args.port)
+    urls = server.fake.urls
+    print(f"fake_jira serving at {server.url}", flush=True)
+    print(f"  install keys: {urls.keys_url}/<kid>", flush=True)
+    print(f"  sites:        {urls.site_base_url('<name>')}  (add one: POST {urls.control_url}/sites)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "descriptor_url", help="the app's descriptor, e.g. http://127.0.0.1:8000/jira/atlassian-connect.json"
+    )
+    parser.add_argument(
+        "--server",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="a running 'python -m fake_jira serve' (default: %(default)s)",
+    )
+    parser.add_argument("--site", default="acme", help="the site's name; install creates it (default: %(default)s)")
+
+
+def _lifecycle_command(action: str, summary: str) -> Callable[[argparse.Namespace], int]:
+    """A sub-command that asks a running server's control plane to send ``action`` to the app."""
+
+    def run(args: argparse.Namespace) -> int:
+        control = args.server.rstrip("/") + "/_fake"
+        site_url = f"{control}/sites/{args.site}"
+        try:
+            if action == "install" and requests.get(site_url, timeout=10).status_code == 404:
+                requests.post(f"{control}/sites", json={"name": args.site}, timeout=10)
+            answer = requests.post(f"{site_url}/{action}", json={"descriptorUrl": args.descriptor_url}, timeout=60)
+        except requests.RequestException as error:
+            print(
+                f"no fake_jira at {args.server} ({type(error).__name__}): start 'python -m fake_jira serve'",
+                file=sys.stderr,
+            )
+            return 1
+        if answer.status_code != 200:
+            print(f"fake_jira refused: {'; '.join(answer.json()['errorMessages'])}", file=sys.stderr)
+            return 1
+        result = answer.json()
+        print(f"{action} on {args.site} ({result['site']['baseUrl']}): the app answered HTTP {result['appStatus']}")
+        return 0 if 200 <= result["appStatus"] < 300 else 1
+
+    run.__doc__ = summary
+    return run
+
+
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "serve": (_add_serve_arguments, serve),
+    "install": (
+        _add_lifecycle_arguments,
+        _lifecycle_command("install", "Install the app on a site of a running server."),
+    ),
+    "rotate": (
+        _add_lifecycle_arguments,
+        _lifecycle_command("reinstall", "Reinstall the app, rotating its sharedSecret on that site."),
+    ),
+    "uninstall": (_add_lifecycle_arguments, _lifecycle_command("uninstall", "Uninstall the app from a site.")),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fake_jira", description="A Jira Cloud simulator.")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
+    for name, (add_arguments, run) in _COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=(run.__doc__ or "").strip()))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _COMMANDS[args.command][1](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

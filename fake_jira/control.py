@@ -1,0 +1,133 @@
+"""The simulator's own control plane under ``/_fake/``: reset, add and inspect sites, drive an app's
+lifecycle, read the event log.
+
+Used when the simulator runs as a separate process (``python -m fake_jira serve``) and a test or tool drives
+it over HTTP. Never Jira-shaped, and never shows a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+
+from fake_jira.descriptor import ConnectApp
+from fake_jira.exceptions import BadRequest, FakeJiraError, NotFound
+from fake_jira.messages import Request, Response
+from fake_jira.transports import RequestsTransport
+
+if TYPE_CHECKING:
+    from fake_jira.simulator import FakeJira
+    from fake_jira.sites import JiraSite
+
+
+def site_json(site: JiraSite) -> dict[str, Any]:
+    state = site.state
+    return {
+        "name": state.name,
+        "baseUrl": state.base_url,
+        "clientKey": state.client_key,
+        "displayUrl": state.display_url,
+        "installations": [
+            {
+                "appKey": installation.app_key,
+                "installed": installation.installed,
+                "enabled": installation.enabled,
+                "appAccountId": installation.app_user.account_id,
+                "rotatedSecrets": len(installation.previous_secrets),
+            }
+            for installation in state.installations.values()
+        ],
+    }
+
+
+def reset(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    fake.reset()
+    return Response(204)
+
+
+def list_sites(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    return Response.from_json(200, [site_json(site) for site in fake.sites])
+
+
+def _json_object(request: Request, field: str, example: str) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get(field), str):
+        raise BadRequest(f"the body must be a JSON object with a {field!r} string, like {example}")
+    return body
+
+
+def _site(fake: FakeJira, name: str) -> JiraSite:
+    try:
+        return fake.site(name)
+    except FakeJiraError as error:
+        raise NotFound(str(error)) from None
+
+
+def add_site(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    """``POST /_fake/sites`` with ``{"name": "acme", "licensed": false, "displayUrl": null}``."""
+    body = _json_object(request, "name", '{"name": "acme"}')
+    try:
+        site = fake.add_site(body["name"], licensed=bool(body.get("licensed")), display_url=body.get("displayUrl"))
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+    return Response.from_json(201, site_json(site))
+
+
+def get_site(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    return Response.from_json(200, site_json(_site(fake, params["name"])))
+
+
+def _connect(fake: FakeJira, descriptor_url: str) -> ConnectApp:
+    parts = urlsplit(descriptor_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadRequest(f"descriptorUrl {descriptor_url!r} is not an absolute http(s) URL")
+    transport = RequestsTransport(f"{parts.scheme}://{parts.netloc}")
+    try:
+        return fake.connect_app(transport, parts.path + (f"?{parts.query}" if parts.query else ""))
+    except requests.RequestException as error:
+        raise BadRequest(f"the descriptor at {descriptor_url} could not be fetched ({type(error).__name__})") from None
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+
+
+def lifecycle(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    """``POST /_fake/sites/<name>/<install|reinstall|uninstall>`` with ``{"descriptorUrl": "..."}``.
+
+    Answers 200 with the app's status, whatever it is: the simulator did its part.
+    """
+    site = _site(fake, params["name"])
+    body = _json_object(request, "descriptorUrl", '{"descriptorUrl": "http://127.0.0.1:8000/atlassian-connect.json"}')
+    app = _connect(fake, body["descriptorUrl"])
+    try:
+        actions = {"install": site.install, "reinstall": site.reinstall, "uninstall": site.uninstall}
+        response = actions[params["action"]](app)
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+    return Response.from_json(
+        200, {"appStatus": response.status, "appResponse": response.text, "site": site_json(site)}
+    )
+
+
+def list_events(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    return Response.from_json(
+        200,
+        [
+            {
+                "direction": event.direction.value,
+                "site": event.site,
+                "action": event.action,
+                "request": event.request,
+                "status": event.status,
+                "detail": event.detail,
+                "line": str(event),
+            }
+            for event in fake.events
+        ],
+    )

@@ -1,0 +1,44 @@
+"""What can go wrong: misuse of the simulator (FakeJiraError) and Jira's own HTTP faults (JiraApiError)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FakeJiraError(Exception):
+    """The simulator was asked for something it cannot do; the message says what to change."""
+
+
+class DescriptorError(FakeJiraError):
+    """The app's descriptor would not install on Jira; ``problems`` holds one sentence per problem."""
+
+    def __init__(self, descriptor_url: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"- {problem}" for problem in self.problems)
+        super().__init__(f"the descriptor at {descriptor_url} would not install:\n{lines}")
+
+
+class JiraApiError(Exception):
+    """A fault a Jira-shaped route answers with: ``status`` is the HTTP status Jira would send.
+
+    The message goes to the caller in Jira's error shape, ``{"errorMessages": [...], "errors": {}}``, so it
+    must never hold a secret or a token.
+    """
+
+    status = 500
+
+
+class BadRequest(JiraApiError):
+    status = 400
+
+
+class Unauthorized(JiraApiError):
+    status = 401
+
+
+class NotFound(JiraApiError):
+    status = 404
+
+
+class MethodNotAllowed(JiraApiError):
+    status = 405

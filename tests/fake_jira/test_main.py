@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from fake_jira.__main__ import build_parser, main
+from tests.fake_jira.toy_app import DESCRIPTOR_PATH, ToyApp, served_over_http
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_serve_defaults_to_loopback():
+    args = build_parser().parse_args(["serve"])
+
+    assert (args.host, args.port) == ("127.0.0.1", 8001)
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([])
+
+    assert exited.value.code == 2
+    assert "serve" in capsys.readouterr().err
+
+
+def test_python_m_fake_jira_serve_runs_until_interrupted():
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fake_jira", "serve", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = server.stdout.readline()
+        url = first_line.removeprefix("fake_jira serving at ").strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.get(f"{url}/_fake/sites", timeout=5).json() == []
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0
+        server.stdout.close()
+
+
+@pytest.fixture
+def served_toy(fake_jira_server):
+    fake_jira_server.fake.reset()
+    toy = ToyApp(keys_url=fake_jira_server.fake.keys_url)
+    with served_over_http(toy) as url:
+        yield f"{url}{DESCRIPTOR_PATH}"
+
+
+def test_install_rotate_uninstall_drive_an_app_through_a_running_server(fake_jira_server, served_toy, capsys):
+    options = ["--server", fake_jira_server.url, "--site", "globex"]
+
+    assert main(["install", served_toy, *options]) == 0
+    assert main(["rotate", served_toy, *options]) == 0
+    installation = fake_jira_server.fake.site("globex").state.installation("toy-connect-app")
+    assert len(installation.previous_secrets) == 1
+    assert main(["uninstall", served_toy, *options]) == 0
+    assert not installation.installed
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"install on globex ({fake_jira_server.url}/sites/globex): the app answered HTTP 204"
+    assert out[1].startswith("reinstall on globex")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["rotate", "{app}", "--site", "nowhere"], "no site named 'nowhere'"),
+        (["install", "http://127.0.0.1:9/atlassian-connect.json"], "could not be fetched"),
+        (["install", "not a url"], "not an absolute http(s) URL"),
+    ],
+)
+def test_lifecycle_commands_say_why_they_failed(fake_jira_server, served_toy, capsys, argv, error):
+    argv = [arg.replace("{app}", served_toy) for arg in argv]
+
+    assert main([*argv, "--server", fake_jira_server.url]) == 1
+
+    assert error in capsys.readouterr().err
+
+
+def test_lifecycle_commands_need_a_running_server(capsys):
+    assert main(["install", "http://127.0.0.1:9/x.json", "--server", "http://127.0.0.1:9"]) == 1
+
+    assert "start 'python -m fake_jira serve'" in capsys.readouterr().err

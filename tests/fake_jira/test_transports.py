@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pytest
+import requests
+
+from fake_jira.messages import Response
+from fake_jira.simulator import FakeJira
+from fake_jira.transports import DjangoClientTransport, RequestsTransport, ResponsesRouter
+from tests.fake_jira.toy_app import app_token, served_over_http
+
+
+def test_the_router_answers_in_process_requests_to_the_key_service(fake_jira):
+    kid = fake_jira.keys.current.kid
+
+    response = requests.get(f"{fake_jira.keys_url}/{kid}", timeout=5)
+
+    assert response.status_code == 200
+    assert response.text == fake_jira.keys.current.public_pem
+    assert response.headers["Content-Type"] == "application/x-pem-file"
+
+
+def test_the_router_answers_in_process_requests_to_each_site(fake_jira, installed):
+    acme = fake_jira.site("acme")
+    globex = fake_jira.add_site("globex")
+    globex.install(installed)
+    token = app_token(globex.installation(installed).shared_secret, "GET", "/rest/api/3/myself")
+
+    response = requests.get(
+        f"{globex.base_url}/rest/api/3/myself", headers={"Authorization": f"JWT {token}"}, timeout=5
+    )
+
+    assert response.status_code == 200
+    assert (len(acme.api_calls), len(globex.api_calls)) == (0, 1)
+
+
+def test_anything_else_fails_loudly_and_names_the_simulators_urls(fake_jira, jira_site):
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.get("https://example.com/", timeout=5)
+
+    message = str(refused.value)
+    assert "not a fake_jira URL" in message
+    assert fake_jira.keys_url in message
+    assert jira_site.base_url in message
+
+
+def test_a_similar_looking_host_is_not_a_site(fake_jira, jira_site):
+    with pytest.raises(requests.ConnectionError):
+        requests.get(jira_site.base_url + ".evil.example/rest/api/3/myself", timeout=5)
+
+
+def test_loopback_passes_through_the_router(fake_jira, fake_jira_server):
+    assert requests.get(f"{fake_jira_server.url}/_fake/sites", timeout=5).status_code == 200
+
+
+def test_a_router_can_serve_any_simulator_on_its_own():
+    fake = FakeJira()
+
+    with ResponsesRouter(fake):
+        response = requests.get(f"{fake.keys_url}/{fake.keys.current.kid}", timeout=5)
+
+    assert response.status_code == 200
+
+
+def test_requests_transport_sends_targets_as_they_are(toy_app):
+    with served_over_http(toy_app) as url:
+        response = RequestsTransport(url).send("GET", "/toy/atlassian-connect.json", headers={})
+
+    assert response.status == 200
+    assert response.json()["key"] == "toy-connect-app"
+    assert response.headers["content-type"] == "application/json"
+
+
+class StubDjangoClient:
+    """Stands in for django.test.Client: records the call, answers like its test response."""
+
+    class StubResponse:
+        status_code = 201
+
+        def items(self):
+            return [("Content-Type", "text/plain"), ("X-Answer", "42")]
+
+        def getvalue(self):
+            return b"made"
+
+    def generic(self, method, path, *, data, content_type, headers):
+        self.call = (method, path, data, content_type, headers)
+        return self.StubResponse()
+
+
+def test_django_client_transport_passes_the_raw_target_and_headers():
+    client = StubDjangoClient()
+    headers = {"Authorization": "JWT x", "content-type": "application/json"}
+
+    response = DjangoClientTransport(client).send("POST", "/jira/installed?a=%2F", headers=headers, body=b"{}")
+
+    assert client.call == ("POST", "/jira/installed?a=%2F", b"{}", "application/json", {"Authorization": "JWT x"})
+    assert response == Response(201, {"Content-Type": "text/plain", "X-Answer": "42"}, b"made")
+    assert response.headers["x-answer"] == "42"
