@@ -9,7 +9,6 @@ every process sees only the new secret.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jira_app import exceptions, signals
+from jira_app import bodies, exceptions, signals
 from jira_app.conf import conf
 from jira_app.crypto import Secret
 from jira_app.models import AtlassianHost, LifecycleEvent
@@ -49,14 +48,7 @@ class LifecyclePayload:
     @classmethod
     def parse(cls, body: bytes, *, expected_event: str) -> LifecyclePayload:
         """Parse and check a callback body; raises BadLifecyclePayload (400) saying what is wrong."""
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise exceptions.BadLifecyclePayload(f"the body is larger than {MAX_PAYLOAD_BYTES} bytes")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise exceptions.BadLifecyclePayload("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise exceptions.BadLifecyclePayload("the body is not a JSON object")
+        data = bodies.json_object(body, max_bytes=MAX_PAYLOAD_BYTES, error=exceptions.BadLifecyclePayload)
         fields = {name: _optional_string(data, name) for name in _FIELD_LENGTHS}
         for name in ("clientKey", "baseUrl"):
             if not fields[name]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from jira_app import exceptions, signals
+from jira_app import bodies, exceptions, signals
 from jira_app.models import AtlassianHost, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -20,14 +19,7 @@ def record_delivery(host: AtlassianHost, *, identifier: str, retry: str, body: b
     """Store a delivery unless this identifier was seen before; returns (delivery, created)."""
     if not identifier or len(identifier) > 255:
         raise exceptions.BadWebhookPayload("the X-Atlassian-Webhook-Identifier header is missing or too long")
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise exceptions.BadWebhookPayload(f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise exceptions.BadWebhookPayload("the body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise exceptions.BadWebhookPayload("the body is not a JSON object")
+    payload = bodies.json_object(body, max_bytes=MAX_WEBHOOK_BYTES, error=exceptions.BadWebhookPayload)
     event = payload.get("webhookEvent")
     try:
         with transaction.atomic():
