@@ -1,8 +1,9 @@
 """The JWTs Jira sends (RS256 signed installs; HS256 lifecycle, page, webhook and context tokens), the named
 forgeries hostile tests send instead, the check Jira makes on the app's own tokens, and the query string hash.
 
-Tokens are encoded here by hand rather than with PyJWT, because a forgery (``alg: none``, an HMAC keyed with
-the RSA public key, a two-segment token) is exactly what a careful JWT library refuses to produce.
+PyJWT signs every token, honest or forged, that it is willing to sign. The three forgeries it rightly refuses
+to produce (``alg: none``, an HMAC keyed with the RSA public key, a non-string ``kid``) are assembled by
+``_assemble``, with the HMAC from the standard library.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote_plus
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fake_jira.exceptions import FakeJiraError, Unauthorized
@@ -166,19 +166,17 @@ def _b64_json(value: Mapping[str, Any]) -> str:
     return _b64(json.dumps(value, separators=(",", ":")).encode())
 
 
-def _signature(signing_input: str, algorithm: str, key: str | bytes | RSAPrivateKey) -> bytes:
-    if algorithm == "none":
-        return b""
-    if isinstance(key, RSAPrivateKey):
-        return key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    secret = key.encode() if isinstance(key, str) else key
-    return hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+def encode(header: Mapping[str, Any], claims: Mapping[str, Any], key: str | RSAPrivateKey) -> str:
+    """A compact JWS signed by PyJWT under the header's ``alg``, with the header's other fields (``kid``)."""
+    extra = {name: value for name, value in header.items() if name not in ("alg", "typ")}
+    return jwt.encode(dict(claims), key, algorithm=str(header["alg"]), headers=extra or None)
 
 
-def encode(header: Mapping[str, Any], claims: Mapping[str, Any], key: str | bytes | RSAPrivateKey) -> str:
-    """A compact JWS, signed with ``key`` under the header's ``alg`` (``none``: an empty signature)."""
+def _assemble(header: Mapping[str, Any], claims: Mapping[str, Any], hmac_key: bytes | None) -> str:
+    """A token PyJWT refuses to make: HS256 over ``hmac_key`` (any bytes), or no signature when it is None."""
     signing_input = f"{_b64_json(header)}.{_b64_json(claims)}"
-    return f"{signing_input}.{_b64(_signature(signing_input, str(header['alg']), key))}"
+    signature = b"" if hmac_key is None else hmac.new(hmac_key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
 
 
 def new_shared_secret() -> str:
@@ -293,13 +291,16 @@ def mint(spec: TokenSpec, forgery: Forgery | None = None, *, substitute_secret: 
     if forgery is Forgery.MISSING_KID:
         header.pop("kid", None)
         return encode(header, claims, spec.key)
+    if forgery is Forgery.KID_NOT_STRING:
+        # PyJWT will not put a non-string kid in a header; the signature is beside the point here.
+        return _assemble({**header, "kid": _KID_VALUES[forgery]}, claims, hmac_key=b"unused")
     if forgery in _KID_VALUES:
         return encode({**header, "kid": _KID_VALUES[forgery]}, claims, spec.key)
     if forgery is Forgery.ALG_NONE:
-        return encode({**header, "alg": "none"}, claims, b"")
+        return _assemble({**header, "alg": "none"}, claims, hmac_key=None)
     if forgery is Forgery.HS256_WITH_PUBLIC_KEY:
         assert isinstance(spec.key, RSAPrivateKey)  # guaranteed by applies_to()
-        return encode({**header, "alg": "HS256"}, claims, _public_pem(spec.key))
+        return _assemble({**header, "alg": "HS256"}, claims, hmac_key=_public_pem(spec.key))
     if forgery is Forgery.OVERSIZED:
         return encode(header, {**claims, "padding": "x" * 100_000}, spec.key)
     if forgery is Forgery.GARBAGE:
