@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 
 import requests
 
-from fake_jira.server import DEFAULT_HOST, FakeJiraHTTPServer
-
-DEFAULT_PORT = 8001
+from fake_jira import conformance, demo
+from fake_jira.server import DEFAULT_HOST, DEFAULT_PORT, FakeJiraHTTPServer
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +89,8 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[
         _lifecycle_command("reinstall", "Reinstall the app, rotating its sharedSecret on that site."),
     ),
     "uninstall": (_add_lifecycle_arguments, _lifecycle_command("uninstall", "Uninstall the app from a site.")),
+    "demo": (demo.add_arguments, demo.run),
+    "check": (conformance.add_arguments, conformance.run),
 }
 
 

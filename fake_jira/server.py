@@ -18,6 +18,8 @@ from fake_jira.urls import UrlScheme
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
+# The standalone server's port, and where an app already running expects its install keys.
+DEFAULT_PORT = 8001
 # How often serve_forever() looks for a shutdown request: stop() waits up to this long (the default is 0.5 s).
 _POLL_SECONDS = 0.05
 
