@@ -26,6 +26,20 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """The Connect JWT story: the app under gunicorn on loopback, a fresh SQLite file, fake_jira's HTTP server."""
+    session.install("-e", ".")
+    database = os.path.abspath(os.path.join(session.create_tmp(), "demo.sqlite3"))
+    if os.path.exists(database):
+        os.remove(database)  # a fresh tenant store on every run
+    env = {"DATABASE_URL": f"sqlite:///{database}", "ENVIRONMENT": "dev", "WEB_CONCURRENCY": "2"}
+    session.run("python", "manage.py", "migrate", "--noinput", "--verbosity", "0", env=env)
+    # --bind wins over gunicorn.conf.py, which listens on every interface when PORT is set.
+    app = "gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
+    session.run("python", "-m", "fake_jira", "demo", "--app-command", app, env=env)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite on the embedded SQLite database."""
     session.install("-e", ".[test]")

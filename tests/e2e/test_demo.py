@@ -1,0 +1,124 @@
+"""The demo's story (fake_jira.demo): it passes against correct apps, fails loudly against a gullible one,
+never prints a secret, and its command starts and always stops the app it was given."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+
+import jwt
+import pytest
+
+from fake_jira.__main__ import main
+from fake_jira.demo import Story
+from fake_jira.messages import Response
+from tests.fake_jira.toy_app import DESCRIPTOR_PATH, Tenant, ToyApp, served_over_http
+from tests.mysite.processes import manage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STEPS = 24
+
+
+def play(story: Story) -> tuple[bool, list[str]]:
+    out = io.StringIO()
+    story.out = out
+    return story.play(), out.getvalue().splitlines()
+
+
+def marked(lines: list[str], mark: str) -> list[str]:
+    return [line for line in lines if line.startswith(mark)]
+
+
+def test_the_story_passes_against_this_project_and_shows_no_secret(fake_jira, transport):
+    passed, lines = play(Story(fake_jira, transport))
+
+    assert passed, "\n".join(lines)
+    assert (len(marked(lines, "✓")), marked(lines, "✗")) == (STEPS, [])
+    assert lines[-2].startswith(f"{STEPS} steps: {STEPS} ✓, 0 ✗")
+    secrets = [s for site in fake_jira.sites for i in site.state.installations.values() for s in i.previous_secrets]
+    secrets += [i.shared_secret for site in fake_jira.sites for i in site.state.installations.values()]
+    assert len(secrets) == 4  # three installs and one rotation
+    assert not [secret for secret in secrets if any(secret in line for line in lines)]
+
+
+def test_the_story_passes_against_another_framework(fake_jira):
+    """Routes come from the descriptor: the toy app (no Django) lives under /toy, its API at /toy/api/whoami."""
+    passed, lines = play(
+        Story(
+            fake_jira, ToyApp(keys_url=fake_jira.keys_url), descriptor_path=DESCRIPTOR_PATH, context_path="/api/whoami"
+        )
+    )
+
+    assert passed, "\n".join(lines)
+    assert len(marked(lines, "✓")) == STEPS
+
+
+class GullibleApp(ToyApp):
+    """The toy app, but it reads tokens without verifying them: it believes whatever they claim."""
+
+    def _signed_install(self, route, method, target, headers, payload):
+        if route == "/installed":
+            self.tenants[payload["clientKey"]] = Tenant(payload["baseUrl"], payload["sharedSecret"])
+        return Response(204)
+
+    def _verify_hs256(self, method, target, headers, *, context):
+        return jwt.decode(self._token(target, headers), options={"verify_signature": False})
+
+
+def test_an_app_that_accepts_forgeries_gets_a_cross_on_each_and_a_failing_exit_status(capsys):
+    with served_over_http(GullibleApp(keys_url="http://127.0.0.1:9/unused")) as url:
+        toy_paths = ["--descriptor-path", DESCRIPTOR_PATH, "--context-path", "/api/whoami"]
+        status = main(["demo", "--app-url", url, "--fake-jira-port", "0", *toy_paths])
+
+    lines = capsys.readouterr().out.splitlines()
+    crosses = marked(lines, "✗")
+    assert status == 1
+    assert [(line.split()[1], "ACCEPTED" in line) for line in crosses] == [
+        ("acme", True),  # a context token on a page
+        ("acme", True),  # the secret a reinstall replaced
+        ("acme", True),  # the forged install ...
+        ("acme", False),  # ... which took the tenant over: the app's REST calls now fail
+        ("globex", False),  # a page after the uninstall, not refused
+    ]
+    assert "forged: a valid token with one signature byte flipped" in crosses[2]
+    assert lines[-2].startswith(f"{STEPS} steps: {STEPS - 5} ✓, 5 ✗")
+
+
+def test_an_app_command_that_exits_is_reported_with_its_output(capsys):
+    command = f"{sys.executable} -c \"print('no database configured'); raise SystemExit(3)\""
+
+    assert main(["demo", "--app-command", command]) == 1
+
+    err = capsys.readouterr().err
+    assert "the app exited with status 3 before GET http://127.0.0.1:" in err
+    assert "| no database configured" in err
+
+
+def test_an_app_that_never_answers_is_stopped_after_the_timeout(capsys):
+    started = time.monotonic()
+
+    assert main(["demo", "--app-command", "echo starting; exec sleep 60", "--startup-timeout", "0.5"]) == 1
+
+    # sleep ignores nothing: SIGTERM ends it at once, well before its 60 s.
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert "did not answer 200 within 0.5 s (last: ConnectionError)" in err
+    assert "| starting" in err
+
+
+def test_the_demo_command_plays_the_story_against_gunicorn(tmp_path, monkeypatch, capsys):
+    """What `nox -s demo` runs, minus nox: a fresh SQLite file, the app under gunicorn, the whole story."""
+    database_url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    migrated = manage("migrate", "--noinput", env={"DATABASE_URL": database_url})
+    assert migrated.returncode == 0, migrated.stderr
+    for name, value in {"DATABASE_URL": database_url, "ENVIRONMENT": "dev", "WEB_CONCURRENCY": "1"}.items():
+        monkeypatch.setenv(name, value)
+    command = f"{sys.executable} -m gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
+
+    status = main(["demo", "--app-command", command])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"{STEPS} steps: {STEPS} ✓, 0 ✗" in out
