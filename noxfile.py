@@ -84,3 +84,11 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test,typecheck,postgres]")
     session.run("mypy", "jira_app", "mysite", "fake_jira")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput under gunicorn on loopback (benchmarks/README.md): SQLite, or PostgreSQL if DATABASE_URL is set."""
+    session.install("-e", ".[bench,postgres]")
+    env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
+    session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)

@@ -7,7 +7,9 @@ query parameter: those are the user's to edit (protocol brief §7).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from jira_app import exceptions, install_keys, qsh, tokens
@@ -40,13 +42,37 @@ class SignedInstallRequest(HttpRequest):
 
 def token_from_request(request: HttpRequest) -> str:
     """The JWT from ``Authorization: JWT <token>``, else from the ``jwt`` query parameter (brief §4.2)."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    # META rather than request.headers, which would copy every header into a new mapping for this one.
+    authorization: str = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "jwt" and credentials.strip():
         return credentials.strip()
-    token = request.GET.get("jwt", "")
+    token = _query_parameter(request, "jwt")
     if token:
         return token
     raise exceptions.MissingToken("no JWT: expected an 'Authorization: JWT <token>' header or a 'jwt' query parameter")
+
+
+def _query_parameter(request: HttpRequest, name: str) -> str:
+    """``request.GET.get(name, "")``, without building ``request.GET``.
+
+    A page load carries a dozen context parameters and the token is the only one authentication reads:
+    decoding them all into a QueryDict cost as much as verifying the token's signature. The answer is the
+    same: the last value of ``name``, names and values decoded as QueryDict decodes them. Queries QueryDict
+    treats specially (raw non-ASCII bytes, more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS allows, which it
+    refuses with a 400) still go through it.
+    """
+    query: str = request.META.get("QUERY_STRING", "")
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if not query.isascii() or (limit is not None and query.count("&") >= limit):
+        value: str = request.GET.get(name, "")
+        return value
+    found = ""
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == name or (("%" in key or "+" in key) and unquote_plus(key) == name):
+            found = value
+    return unquote_plus(found)
 
 
 def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> AtlassianHostUser:

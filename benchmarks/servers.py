@@ -1,0 +1,167 @@
+"""The app under test: its databases (SQLite files or fresh PostgreSQL databases) and its gunicorn servers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+# The project's own variables (mysite/settings.py, gunicorn.conf.py): a developer's shell must not change a run.
+_OWN_VARIABLES = {"ENVIRONMENT", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "CONN_MAX_AGE", "STATIC_ROOT"}
+_OWN_VARIABLES |= {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}
+_OWN_PREFIXES = ("ATLASSIAN_CONNECT_", "SECURE_", "DJANGO_", "JIRA_APP_", "GUNICORN_")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def app_environment(variables: dict[str, str]) -> dict[str, str]:
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _OWN_VARIABLES and not name.startswith(_OWN_PREFIXES)
+    }
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**kept, "PYTHONPATH": pythonpath, **variables}
+
+
+def is_postgres(url: str) -> bool:
+    return urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
+
+
+@contextmanager
+def databases(names: list[str], workdir: Path, server_url: str) -> Iterator[dict[str, str]]:
+    """A database URL per name: SQLite files in ``workdir``, or fresh databases on ``server_url``'s PostgreSQL.
+
+    PostgreSQL databases are created for the run and dropped after it, so no existing data is touched.
+    """
+    if not is_postgres(server_url):
+        yield {name: f"sqlite:///{workdir / name}.sqlite3" for name in names}
+        return
+    import psycopg
+
+    tag = secrets.token_hex(4)
+    created = {name: f"jira_bench_{tag}_{name}" for name in names}
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for database in created.values():
+            admin.execute(f"CREATE DATABASE {database}")
+    try:
+        yield {
+            name: urlunsplit(urlsplit(server_url)._replace(path="/" + database)) for name, database in created.items()
+        }
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            for database in created.values():
+                admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def manage(database_url: str, *args: str) -> None:
+    """Run ``manage.py`` (or ``-m module`` when args start with ``-m``) against ``database_url``."""
+    command = [sys.executable, *(args if args[0] == "-m" else ("manage.py", *args))]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=app_environment({"DATABASE_URL": database_url}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppServer:
+    """``gunicorn -c gunicorn.conf.py mysite.wsgi`` on loopback, as deployed: sync workers, access log on."""
+
+    def __init__(
+        self, name: str, database_url: str, *, base_url: str, keys_url: str, workers: int, log_dir: Path
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"gunicorn-{name}.log"
+        self._environment = app_environment(
+            {
+                "DATABASE_URL": database_url,
+                "ATLASSIAN_CONNECT_BASE_URL": base_url,
+                "ATLASSIAN_CONNECT_INSTALL_KEYS_URL": keys_url,
+                "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+                "WEB_CONCURRENCY": str(workers),
+            }
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> AppServer:
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", "mysite.wsgi"]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, env=self._environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gunicorn {self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + "/jira/atlassian-connect.json", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"gunicorn {self.name} did not serve within 60 s:\n{self.log_path.read_text()[-3000:]}")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers, then exits
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def worker_pids(self) -> list[int]:
+        if self._process is None:
+            return []
+        master = self._process.pid
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # the process ended while we looked
+                    continue
+                if int(fields[1]) == master:
+                    pids.append(int(entry.name))
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the workers so far (from /proc/PID/stat)."""
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+        return total / _CLOCK_TICKS

@@ -1,0 +1,157 @@
+"""What the load generator sends: Jira's requests to the app, signed as Jira signs them, one per line.
+
+Tokens come from fake_jira (its own qsh and signing code, independent of the app's). Every HS256 request
+carries a token of its own (a distinct ``jti``, ``iat`` of the minute it was made, Jira's 3-minute ``exp``
+or 15 minutes for context tokens), bound by ``qsh`` to its exact request. Signed installs are RS256: signing
+one costs the client about a millisecond, so each installer site signs a small pool of tokens that requests
+reuse, while every request's body carries a new sharedSecret (the body is not signed, so each is a real
+secret rotation). The app keeps no per-token state, so a reused install token costs it what a new one does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from fake_jira import tokens
+from fake_jira.descriptor import ConnectApp
+from fake_jira.simulator import FakeJira
+from fake_jira.sites import CONNECT_VERSION, JiraSite
+
+DESCRIPTOR_PATH = "/jira/atlassian-connect.json"
+PAGE_MODULE = "hello"
+WHOAMI_PATH = "/jira/api/whoami"
+INSTALL_TOKENS_PER_SITE = 20
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the load generator sends it; ``body`` is one line of JSON or empty."""
+
+    method: str
+    target: str
+    authorization: str = ""
+    body: str = ""
+
+    def line(self) -> str:
+        # Tab-separated: no field holds a tab or a newline (tokens are base64url, bodies compact JSON).
+        return "\t".join((self.method, self.target, self.authorization, self.body))
+
+
+def write_requests(path: Path, requests: Iterable[Request]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for request in requests:
+            out.write(request.line() + "\n")
+            count += 1
+    return count
+
+
+def read_requests(path: Path) -> list[Request]:
+    with path.open(encoding="utf-8") as lines:
+        return [Request(*line.rstrip("\n").split("\t", 3)) for line in lines]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A simulated site installed on one app server (``app`` is the descriptor reached through it)."""
+
+    site: JiraSite
+    app: ConnectApp
+
+    @property
+    def secret(self) -> str:
+        return self.site.installation(self.app).shared_secret
+
+
+def install_tenants(fake: FakeJira, app: ConnectApp, prefix: str, count: int) -> list[Tenant]:
+    """``count`` new sites, each installed through the app's real signed-install route."""
+    tenants = []
+    for index in range(count):
+        site = fake.add_site(f"{prefix}-{index:02d}")
+        site.add_project("BENCH", "Benchmark")
+        response = site.install(app)
+        if response.status != 204:
+            raise RuntimeError(f"installing {site.name} answered {response.status}: {response.text[:200]}")
+        tenants.append(Tenant(site, app))
+    return tenants
+
+
+def _hs256(tenant: Tenant, secret: str, qsh: tokens.QshTarget | str, lifetime: int) -> str:
+    spec = tokens.TokenSpec("HS256", secret, tenant.site.client_key, tenant.site.admin.account_id, qsh, lifetime)
+    return tokens.encode(spec.header(), {**spec.claims(), "jti": uuid.uuid4().hex}, spec.key)
+
+
+def _page_target(tenant: Tenant) -> tuple[str, str]:
+    """The page's path and query as Jira's iframe requests it (the query before ``jwt``)."""
+    app, site = tenant.app, tenant.site
+    params = {
+        "xdm_e": site.base_url,
+        "xdm_c": f"channel-{app.key}__{PAGE_MODULE}",
+        "cp": site.state.base_path,
+        "xdm_deprecated_addon_key_do_not_use": app.key,
+        "lic": "none",
+        "cv": CONNECT_VERSION,
+        "tz": "Europe/Berlin",
+        "loc": "en-US",
+    }
+    return app.target(app.module_url(PAGE_MODULE)), urlencode(params)
+
+
+def descriptor_requests() -> Iterator[Request]:
+    return itertools.repeat(Request("GET", DESCRIPTOR_PATH))
+
+
+def page_loads(tenants: Sequence[Tenant]) -> Iterator[Request]:
+    """Page loads round-robin over ``tenants``, each with a fresh token in the ``jwt`` parameter."""
+    targets = []
+    for tenant in tenants:
+        path, query = _page_target(tenant)
+        targets.append((tenant, tenant.secret, path, query, tokens.QshTarget("GET", path, query, tenant.app.base_path)))
+    for tenant, secret, path, query, qsh in itertools.cycle(targets):
+        token = _hs256(tenant, secret, qsh, tokens.REQUEST_TOKEN_SECONDS)
+        yield Request("GET", f"{path}?{query}&jwt={quote(token, safe='')}")
+
+
+def context_calls(tenants: Sequence[Tenant]) -> Iterator[Request]:
+    """``AP.context.getToken()`` calls to the app's API, round-robin, each with a fresh context token."""
+    for tenant, secret in itertools.cycle([(tenant, tenant.secret) for tenant in tenants]):
+        token = _hs256(tenant, secret, tokens.CONTEXT_QSH, tokens.CONTEXT_TOKEN_SECONDS)
+        yield Request("GET", tenant.app.target(WHOAMI_PATH), f"JWT {token}")
+
+
+def reinstalls(fake: FakeJira, installers: Sequence[Tenant]) -> Iterator[Request]:
+    """Signed installs round-robin over ``installers``, each rotating the site's secret to a new one."""
+    key = fake.keys.current
+    pools = []
+    for tenant in installers:
+        app, site = tenant.app, tenant.site
+        target = app.target(app.lifecycle_url("installed") or "")
+        spec = tokens.TokenSpec(
+            "RS256",
+            key.private_key,
+            site.client_key,
+            site.admin.account_id,
+            tokens.QshTarget("POST", target, "", app.base_path),
+            audience=(app.base_url,),
+            kid=key.kid,
+        )
+        pool = [tokens.mint(spec) for _ in range(INSTALL_TOKENS_PER_SITE)]
+        pools.append((tenant, target, itertools.cycle(pool)))
+    for tenant, target, signed in itertools.cycle(pools):
+        site = tenant.site
+        body = {
+            "key": tenant.app.key,
+            "clientKey": site.client_key,
+            "baseUrl": site.base_url,
+            "productType": "jira",
+            "description": f"Atlassian JIRA at {site.base_url}",
+            "eventType": "installed",
+            "sharedSecret": tokens.new_shared_secret(),
+        }
+        yield Request("POST", target, f"JWT {next(signed)}", json.dumps(body, separators=(",", ":")))
