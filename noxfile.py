@@ -21,6 +21,8 @@ if "PYENV_VERSION" not in os.environ and os.path.isdir(os.path.expanduser("~/.py
     _versions = sorted(os.listdir(os.path.expanduser("~/.pyenv/versions")), reverse=True)
     os.environ["PYENV_VERSION"] = ":".join(v for v in _versions if v.startswith(("3.11", "3.12", "3.13")))
 
+# The direct dependencies are pinned in pyproject.toml; this pins what they pull in.
+CONSTRAINTS = ("-c", "requirements/constraints.txt")
 TEST_ENV = {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error::DeprecationWarning"}
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -28,7 +30,7 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 @nox.session
 def demo(session: nox.Session) -> None:
     """The Connect JWT story: the app under gunicorn on loopback, a fresh SQLite file, fake_jira's HTTP server."""
-    session.install("-e", ".")
+    session.install(*CONSTRAINTS, "-e", ".")
     database = os.path.abspath(os.path.join(session.create_tmp(), "demo.sqlite3"))
     if os.path.exists(database):
         os.remove(database)  # a fresh tenant store on every run
@@ -42,7 +44,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite on the embedded SQLite database."""
-    session.install("-e", ".[test]")
+    session.install(*CONSTRAINTS, "-e", ".[test]")
     session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": ""})
 
 
@@ -55,7 +57,7 @@ def tests_postgres(session: nox.Session) -> None:
         socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=3).close()
     except OSError as exc:
         session.skip(f"no PostgreSQL reachable at {parts.hostname}:{parts.port or 5432} ({exc}): set DATABASE_URL")
-    session.install("-e", ".[test,postgres]")
+    session.install(*CONSTRAINTS, "-e", ".[test,postgres]")
     session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": url})
 
 
@@ -67,7 +69,7 @@ def tests_postgres(session: nox.Session) -> None:
 )
 def tests_matrix(session: nox.Session, django: str) -> None:
     """The suite across supported Python and Django versions (Django 6 needs Python 3.12 or newer)."""
-    session.install("-e", ".[test]")
+    session.install(*CONSTRAINTS, "-e", ".[test]")
     # The project pins Django 5.2 LTS; the matrix swaps it for the version under test.
     session.install("--no-deps", f"Django=={django}")
     session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": ""})
@@ -75,20 +77,20 @@ def tests_matrix(session: nox.Session, django: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".[lint]")
+    session.install(*CONSTRAINTS, "-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,typecheck,postgres]")
+    session.install(*CONSTRAINTS, "-e", ".[test,typecheck,postgres]")
     session.run("mypy", "jira_app", "mysite", "fake_jira")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Throughput under gunicorn on loopback (benchmarks/README.md): SQLite, or PostgreSQL if DATABASE_URL is set."""
-    session.install("-e", ".[bench,postgres]")
+    session.install(*CONSTRAINTS, "-e", ".[bench,postgres]")
     env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
     session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)
