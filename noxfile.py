@@ -16,10 +16,13 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
 
-# pyenv's shims answer for every installed version only when PYENV_VERSION names them: let nox find them all.
-if "PYENV_VERSION" not in os.environ and os.path.isdir(os.path.expanduser("~/.pyenv/versions")):
-    _versions = sorted(os.listdir(os.path.expanduser("~/.pyenv/versions")), reverse=True)
-    os.environ["PYENV_VERSION"] = ":".join(v for v in _versions if v.startswith(("3.11", "3.12", "3.13")))
+# pyenv's shims answer only for the versions PYENV_VERSION names, and `pyenv exec` (which runs `python3 -m nox`)
+# sets it to one: add every installed 3.11-3.13 so the matrix finds its interpreters.
+_PYENV_VERSIONS = os.path.join(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "versions")
+if os.path.isdir(_PYENV_VERSIONS):
+    _current = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v]
+    _installed = sorted(v for v in os.listdir(_PYENV_VERSIONS) if v.startswith(("3.11.", "3.12.", "3.13.")))
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys(_current + _installed))
 
 # The direct dependencies are pinned in pyproject.toml; this pins what they pull in.
 CONSTRAINTS = ("-c", "requirements/constraints.txt")
