@@ -65,7 +65,7 @@ How a Connect app knows who is calling:
   3. The app calls the site's REST API back with a JWT of its own, signed with the same secret."""
 
 
-def fingerprint(secret: str) -> str:
+def fingerprint_of(secret: str) -> str:
     """Enough of a secret's SHA-256 to tell two secrets apart on screen; the secret itself is never shown."""
     return hashlib.sha256(secret.encode()).hexdigest()[:4] + "…"
 
@@ -553,8 +553,8 @@ def _webhook_event(app: ConnectApp) -> str | None:
 def _install_body(rotated_from: str | None) -> Callable[[Sent], str]:
     def extra(sent: Sent) -> str:
         body = sent.json() or {}
-        secret = fingerprint(str(body.get("sharedSecret", "")))
-        was = f", was {fingerprint(rotated_from)}" if rotated_from else ""
+        secret = fingerprint_of(str(body.get("sharedSecret", "")))
+        was = f", was {fingerprint_of(rotated_from)}" if rotated_from else ""
         return f"+ clientKey {_short(str(body.get('clientKey')))}, sharedSecret (secret fingerprint {secret}{was})"
 
     return extra
