@@ -49,6 +49,25 @@ class JiraCallbacks:
         token = host_token(site.client_key, secret or site.secret, "GET", "/jira/hello.html", query)
         return self.client.get(f"/jira/hello.html?{query}&jwt={token}")
 
+    def webhook(
+        self,
+        site: Site,
+        *,
+        identifier: str | None = "wh-1",
+        body: bytes | None = None,
+        retry: str = "0",
+        client: Client | None = None,
+    ):
+        """An issue-created webhook as Jira delivers it; ``client`` to send through another test client."""
+        token = host_token(site.client_key, site.secret, "POST", "/jira/webhooks/issue-created")
+        headers = {"HTTP_AUTHORIZATION": f"JWT {token}", "HTTP_X_ATLASSIAN_WEBHOOK_RETRY": retry}
+        if identifier is not None:
+            headers["HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER"] = identifier
+        body = body if body is not None else b'{"webhookEvent": "jira:issue_created", "issue": {"key": "ACME-1"}}'
+        return (client or self.client).post(
+            "/jira/webhooks/issue-created", body, content_type="application/json", **headers
+        )
+
     def whoami(self, site: Site, token: str):
         return self.client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}")
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from jira_app.models import AtlassianHost, WebhookDelivery
-from tests.signing import Site, host_token
+from tests.signing import Site
 
 pytestmark = pytest.mark.django_db
 
@@ -77,17 +77,8 @@ def test_hello_page_loads_all_js_from_the_configured_cdn(jira, installed_site, m
     assert '<script src="https://cdn.example.test/all.js"' in jira.load_page(installed_site).content.decode()
 
 
-def send_webhook(client, site: Site, identifier: str | None = "wh-1", body: bytes | None = None, retry: str = "0"):
-    token = host_token(site.client_key, site.secret, "POST", "/jira/webhooks/issue-created")
-    headers = {"HTTP_AUTHORIZATION": f"JWT {token}", "HTTP_X_ATLASSIAN_WEBHOOK_RETRY": retry}
-    if identifier is not None:
-        headers["HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER"] = identifier
-    body = body if body is not None else b'{"webhookEvent": "jira:issue_created", "issue": {"key": "ACME-1"}}'
-    return client.post("/jira/webhooks/issue-created", body, content_type="application/json", **headers)
-
-
-def test_webhook_is_stored_for_its_tenant(client, installed_site):
-    assert send_webhook(client, installed_site).status_code == 204
+def test_webhook_is_stored_for_its_tenant(jira, installed_site):
+    assert jira.webhook(installed_site).status_code == 204
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.host.client_key == installed_site.client_key
@@ -95,20 +86,20 @@ def test_webhook_is_stored_for_its_tenant(client, installed_site):
     assert delivery.payload["issue"]["key"] == "ACME-1"
 
 
-def test_webhook_retries_are_deduplicated(client, installed_site):
-    assert send_webhook(client, installed_site, retry="0").status_code == 204
-    assert send_webhook(client, installed_site, retry="1").status_code == 204
+def test_webhook_retries_are_deduplicated(jira, installed_site):
+    assert jira.webhook(installed_site, retry="0").status_code == 204
+    assert jira.webhook(installed_site, retry="1").status_code == 204
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.retry_count == 0
     assert delivery.duplicates == 1
 
 
-def test_same_identifier_from_two_sites_is_two_deliveries(client, jira, installed_site):
+def test_same_identifier_from_two_sites_is_two_deliveries(jira, installed_site):
     other = Site("other")
     jira.installed(other)
-    send_webhook(client, installed_site)
-    send_webhook(client, other)
+    jira.webhook(installed_site)
+    jira.webhook(other)
     assert WebhookDelivery.objects.count() == 2
 
 
@@ -117,8 +108,8 @@ def test_same_identifier_from_two_sites_is_two_deliveries(client, jira, installe
     [(None, None), ("", None), ("x" * 300, None), ("wh-2", b"{not json"), ("wh-3", b"[]")],
     ids=["no identifier", "empty identifier", "long identifier", "invalid JSON", "not an object"],
 )
-def test_bad_webhooks_are_400_and_not_stored(client, installed_site, identifier, body):
-    response = send_webhook(client, installed_site, identifier=identifier, body=body)
+def test_bad_webhooks_are_400_and_not_stored(jira, installed_site, identifier, body):
+    response = jira.webhook(installed_site, identifier=identifier, body=body)
     assert response.status_code == 400
     assert not WebhookDelivery.objects.exists()
 
