@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-from fake_jira.messages import Request
+from fake_jira.messages import Request, Response
 from fake_jira.simulator import FakeJira
 from fake_jira.urls import UrlScheme
 
@@ -38,6 +39,10 @@ class FakeJiraHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def respond(self, request: Request) -> Response:
+        """The answer to one request; a subclass may serve more routes before the simulator's."""
+        return self.fake.handle(request)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     server: FakeJiraHTTPServer
@@ -48,7 +53,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         # self.path is the raw request target, still percent-encoded: exactly what the app hashed.
         request = Request(self.command, self.server.url + self.path, dict(self.headers.items()), body)
-        response = self.server.fake.handle(request)
+        response = self.server.respond(request)
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name.lower() not in ("content-length", "connection"):
@@ -68,8 +73,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class ThreadedServer:
     """A FakeJiraHTTPServer on a background thread, for tests: loopback, a free port by default."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        server_class: Callable[[str, int], FakeJiraHTTPServer] = FakeJiraHTTPServer,
+    ) -> None:
         self._address = (host, port)
+        self._server_class = server_class
         self._server: FakeJiraHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,7 +103,7 @@ class ThreadedServer:
         """Bind, start serving on a daemon thread, and return the server's URL."""
         if self._server is not None:
             raise RuntimeError(f"the server is already running at {self._server.url}")
-        self._server = FakeJiraHTTPServer(*self._address)
+        self._server = self._server_class(*self._address)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(_POLL_SECONDS,), name="fake-jira-server", daemon=True
         )
