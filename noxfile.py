@@ -6,7 +6,9 @@ Every session installs what it needs from the pinned extras in pyproject.toml. O
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import socket
 from urllib.parse import urlsplit
 
@@ -97,3 +99,47 @@ def bench(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[bench,postgres]")
     env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
     session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)
+
+
+# Atlassian's connect-js and jQuery, as fake_jira's host page serves them: pinned with their sha512 in this
+# lockfile, installed by `npm ci` into nox's cache (one folder per lockfile), never into the repository.
+CONNECT_JS_LOCK = os.path.join("fake_jira", "browser", "npm", "package-lock.json")
+
+
+def _connect_js(session: nox.Session) -> str | None:
+    """``node_modules`` with connect-js, installed by ``npm ci`` once per lockfile; None without npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    with open(CONNECT_JS_LOCK, "rb") as lock:
+        digest = hashlib.sha256(lock.read()).hexdigest()[:16]
+    folder = os.path.join(session.cache_dir, f"connect-js-{digest}")
+    node_modules = os.path.join(folder, "node_modules")
+    if not os.path.exists(os.path.join(node_modules, ".package-lock.json")):
+        os.makedirs(folder, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(os.path.join(os.path.dirname(CONNECT_JS_LOCK), name), folder)
+        # ci: exactly the lockfile, each tarball checked against its sha512; no install scripts run.
+        session.run(npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", folder, external=True)
+    return os.path.abspath(node_modules)
+
+
+@nox.session
+def dev(session: nox.Session) -> None:
+    """The app inside fake_jira's Jira-like host page: a migrated temp SQLite, two sites; prints the URLs."""
+    session.install(*CONSTRAINTS, "-e", ".")
+    node_modules = _connect_js(session)
+    if node_modules is None:
+        session.error("npm not found: install Node.js and npm (Debian: apt-get install nodejs npm)")
+    database = os.path.abspath(os.path.join(session.create_tmp(), "dev.sqlite3"))
+    if os.path.exists(database):
+        os.remove(database)  # a fresh tenant store on every run, as the sites are new too
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "ENVIRONMENT": "dev",
+        "WEB_CONCURRENCY": "2",
+        "FAKE_JIRA_NODE_MODULES": node_modules,
+    }
+    session.run("python", "manage.py", "migrate", "--noinput", "--verbosity", "0", env=env)
+    app = "gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
+    session.run("python", "-m", "fake_jira.browser", "--app-command", app, *session.posargs, env=env)
