@@ -143,3 +143,16 @@ def dev(session: nox.Session) -> None:
     session.run("python", "manage.py", "migrate", "--noinput", "--verbosity", "0", env=env)
     app = "gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
     session.run("python", "-m", "fake_jira.browser", "--app-command", app, *session.posargs, env=env)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """tests/browser/ in headless Chromium (Debian's, by path; Playwright never downloads one)."""
+    never_download = {"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    session.install(*CONSTRAINTS, "-e", ".[test,browser]", env=never_download)
+    env = {**TEST_ENV, **never_download, "DATABASE_URL": ""}
+    node_modules = _connect_js(session)
+    if node_modules is not None:
+        env["FAKE_JIRA_NODE_MODULES"] = node_modules
+    # Without Chromium or npm the tests skip saying how to get them, or fail with CI=true (tests/browser/).
+    session.run("pytest", "-m", "browser", "tests/browser", *session.posargs, env=env)
