@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from fake_jira import handlers, tokens, urls
 from fake_jira.browser.assets import Assets
 from fake_jira.descriptor import ConnectApp
-from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, NotFound
+from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, MethodNotAllowed, NotFound
 from fake_jira.messages import Request, Response
 from fake_jira.models import Direction, Event, User
 from fake_jira.simulator import FakeJira
@@ -122,7 +122,7 @@ class BrowserHost:
                 found = _PAGE_PATH.fullmatch(path.removeprefix(site.state.base_path))
                 if found:
                     if request.method not in ("GET", "HEAD"):
-                        raise BadRequest("a page only answers GET")
+                        raise MethodNotAllowed("a page only answers GET")
                     return self._host_page(site, found["app"], found["module"], request)
         except JiraApiError as error:
             return handlers.error_response(error)
@@ -137,7 +137,7 @@ class BrowserHost:
             return Response(200, {"Content-Type": f"{STATIC_FILES[parts[1]]}; charset=utf-8"}, body)
         if len(parts) == 3 and parts[0] == "sites":
             if request.method != "POST":
-                raise BadRequest(f"{path} only answers POST")
+                raise MethodNotAllowed(f"{path} only answers POST")
             site = self._site(parts[1])
             fields = _json_body(request)
             app = self._installed_app(site, fields.get("app"))

@@ -146,7 +146,7 @@ def test_unknown_sites_apps_and_pages_are_404(host, jira_site, installed):
         host.handle(Request("POST", "https://browser.test/browser/sites/nowhere/context-token", {}, b"{}")).status
         == 404
     )
-    assert host.handle(Request("GET", "https://browser.test/browser/sites/acme/context-token")).status == 400
+    assert host.handle(Request("GET", "https://browser.test/browser/sites/acme/context-token")).status == 405
     # Anything else is the simulator's to answer.
     assert _get(host, jira_site.base_url + "/rest/api/3/myself") is None
 
