@@ -65,6 +65,16 @@ ATLASSIAN_CONNECT_ALL_JS_URL = env.str(
     "ATLASSIAN_CONNECT_ALL_JS_URL", default="https://connect-cdn.atl-paas.net/all.js"
 )
 
+# --- Forge Remote (docs/forge.md) -------------------------------------------------------------------------
+# The Forge app's ARI from `forge register` (ari:cloud:ecosystem::app/<uuid>); unset, every Forge call is refused.
+ATLASSIAN_FORGE_APP_ID = env.str("ATLASSIAN_FORGE_APP_ID", default="")
+# Where Forge publishes its invocation-token keys; a setting, never a URL taken from a token.
+ATLASSIAN_FORGE_JWKS_URL = env.str(
+    "ATLASSIAN_FORGE_JWKS_URL", default="https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+)
+# The least time between two key-set fetches, however many unknown kids arrive (seconds).
+ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = env.float("ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS", default=30.0)
+
 _base_host = urlsplit(ATLASSIAN_CONNECT_BASE_URL).hostname or "localhost"
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
