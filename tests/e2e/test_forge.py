@@ -3,12 +3,14 @@ triggers, API gateway) and reaches the app in process and over HTTP (the ``trans
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 from django.test import Client
 
 from fake_jira.forge import ForgeApp, ForgeJira
+from fake_jira.forge.demo import play_forge_chapter
 from fake_jira.forge.platform import INSTALLED, UPGRADED
 from fake_jira.forge.tokens import FitForgery
 from fake_jira.models import Direction
@@ -240,3 +242,12 @@ def test_the_trigger_body_must_name_the_tokens_installation(fake_jira, forge_app
 def test_an_in_process_client_gets_401_not_a_redirect_without_a_token(forge_app):
     response = Client().get(PROJECTS)
     assert response.status_code == 401
+
+
+def test_the_demo_chapter_passes(fake_jira, app):
+    out = io.StringIO()
+
+    result = play_forge_chapter(fake_jira, app, app_id=APP_ID, out=out)
+
+    assert (result.failed, result.passed) == (0, 13), out.getvalue()
+    assert "✓ Forge    the same FIT again (replayed jti)  → 401" in out.getvalue()
