@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,13 +100,15 @@ def play_forge_chapter(
         "accepted: the key is in Forge's JWKS",
     )
     for forgery in _FORGERIES:
-        token = platform.mint(installation, user=site.admin, forgery=forgery)
         step(
             f"a forged FIT: {forgery.value}",
-            lambda token=token: platform.invoke(installation, "GET", DATA_PATH, user=site.admin, token=token),
+            functools.partial(
+                platform.invoke, installation, "GET", DATA_PATH, user=site.admin,
+                token=platform.mint(installation, user=site.admin, forgery=forgery),
+            ),
             lambda r: r.status == 401,
             "refused",
-        )
+        )  # fmt: skip
     _replay(platform, installation, step)
     step(
         "avi:forge:upgraded:app to version 2.0.0",
