@@ -7,6 +7,7 @@ Every session installs what it needs from the pinned extras in pyproject.toml. O
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from urllib.parse import urlsplit
 
@@ -97,3 +98,24 @@ def bench(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[bench,postgres]")
     env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
     session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)
+
+
+@nox.session(venv_backend="none")
+def forge(session: nox.Session) -> None:
+    """forge/manifest.yml, validated offline: Atlassian's @forge/manifest (FULL validation, pinned with its
+    integrity hashes in forge/validate/package-lock.json) plus the scope check, and the validator's own test
+    that broken copies of the manifest fail. Node.js is needed: without it this skips, or fails with CI=true."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        message = "Node.js 20+ and npm are needed to validate the Forge manifest (Debian: apt-get install nodejs npm)"
+        if os.environ.get("CI") == "true":
+            session.error(message)
+        session.skip(message)
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forge")
+    validator = os.path.join(session.create_tmp(), "forge-validate")
+    # The validator runs from a copy: node_modules never lands in the repository.
+    shutil.rmtree(validator, ignore_errors=True)
+    shutil.copytree(os.path.join(source, "validate"), validator, ignore=shutil.ignore_patterns("node_modules"))
+    with session.chdir(validator):
+        # npm ci installs exactly the lockfile and checks every package against its sha512 integrity hash.
+        session.run("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", external=True)
+        session.run("node", "selftest.mjs", os.path.join(source, "manifest.yml"), external=True)
