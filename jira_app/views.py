@@ -162,11 +162,13 @@ def forge_projects(request: ForgeRequest) -> JsonResponse:
         "accountId": invocation.account_id,
         "clientKey": installation.host.client_key if installation.host else None,
     }
+    # As on the hello page, a failed REST call is reported in the page's data, not as an error status.
     if invocation.system_token is None:
-        return JsonResponse({**data, "error": "Forge sent no app system token: set auth.appSystemToken"}, status=502)
+        data["error"] = "Forge sent no app system token: enable auth.appSystemToken on the endpoint"
+        return JsonResponse(data)
     try:
         data["projects"] = _project_list(ForgeApiClient(invocation.api_base_url, invocation.system_token))
     except HostRequestError as exc:
         logger.warning("forge projects for installation_id=%r: REST call failed: %s", installation.installation_id, exc)
-        return JsonResponse({**data, "error": str(exc)}, status=502)
+        data["error"] = str(exc)
     return JsonResponse(data)

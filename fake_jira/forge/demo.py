@@ -88,7 +88,7 @@ def play_forge_chapter(
     step(
         f"GET {DATA_PATH} from the Custom UI (FIT + x-forge-oauth-system)",
         lambda: platform.invoke(installation, "GET", DATA_PATH, user=site.admin),
-        lambda r: r.status == 200,
+        lambda r: r.status == 200 and "projects" in r.json(),
         "the page's data: the site's projects, read with the app system token against apiBaseUrl",
     )
     _upgraded_without_callback(fake, app, step)

@@ -251,3 +251,25 @@ def test_the_demo_chapter_passes(fake_jira, app):
 
     assert (result.failed, result.passed) == (0, 13), out.getvalue()
     assert "✓ Forge    the same FIT again (replayed jti)  → 401" in out.getvalue()
+
+
+def test_a_connect_install_naming_a_malformed_installation_is_refused(fake_jira, app):
+    site = fake_jira.add_site("acme")
+    site.forge_installation_ids[app.key] = "ari:cloud:ecosystem::installation/../../x"
+
+    response = site.install(app)
+
+    assert response.status == 400
+    assert not AtlassianHost.objects.exists()
+    assert not ForgeInstallation.objects.exists()
+
+
+def test_a_reinstall_keeps_the_link(fake_jira, forge_app):
+    site = fake_jira.add_site("acme")
+    installation = fake_jira.forge.install(site, forge_app)
+
+    assert site.reinstall(forge_app.connect).status == 204
+
+    stored = ForgeInstallation.objects.get(installation_id=installation.installation_id)
+    assert stored.host.client_key == site.client_key
+    assert ForgeInstallation.objects.count() == 1
