@@ -19,6 +19,26 @@ const BREAKAGES = {
   'not YAML': ['remotes:', 'remotes: : ['],
 };
 
+// Variants that must stay valid, as docs/forge.md promises. name: [[text to find, what to put instead], ...]
+const VARIANTS = {
+  'Forge Remote only, without Connect modules (the fallback for a brand-new app)': [
+    [/^  connect:\n(?: {4}.*\n)+/m, ''],
+    [/^# The Connect descriptor's modules[^]*?\n\n(?=modules:)/m, ''],
+    [/^ {4}# Connect modules on Forge.*\n {4}- read:connect-jira\n/m, ''],
+  ],
+};
+
+async function validateCopy(text) {
+  const folder = mkdtempSync(join(tmpdir(), 'forge-manifest-'));
+  try {
+    cpSync(join(dirname(manifest), 'src'), join(folder, 'src'), { recursive: true });
+    writeFileSync(join(folder, 'manifest.yml'), text);
+    return await validateManifest(join(folder, 'manifest.yml'));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
 const manifest = resolve(process.argv[2] ?? 'manifest.yml');
 const source = readFileSync(manifest, 'utf8');
 let failed = false;
@@ -31,15 +51,21 @@ for (const [name, [find, replace]] of Object.entries(BREAKAGES)) {
     failed = true;
     continue;
   }
-  const folder = mkdtempSync(join(tmpdir(), 'forge-manifest-'));
-  try {
-    cpSync(join(dirname(manifest), 'src'), join(folder, 'src'), { recursive: true });
-    writeFileSync(join(folder, 'manifest.yml'), source.replace(find, replace));
-    const problems = await validateManifest(join(folder, 'manifest.yml'));
-    console.log(problems.length ? `✓ broken copy '${name}' is refused: ${problems[0].split(': ').slice(2).join(': ')}` : `✗ broken copy '${name}' passed validation`);
-    failed ||= problems.length === 0;
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
+  const problems = await validateCopy(source.replace(find, replace));
+  console.log(problems.length ? `✓ broken copy '${name}' is refused: ${problems[0].split(': ').slice(2).join(': ')}` : `✗ broken copy '${name}' passed validation`);
+  failed ||= problems.length === 0;
+}
+for (const [name, edits] of Object.entries(VARIANTS)) {
+  let text = source;
+  for (const [find, replace] of edits) {
+    if (!find.test(text)) {
+      console.log(`✗ variant '${name}': the manifest no longer matches ${find}; update selftest.mjs`);
+      failed = true;
+    }
+    text = text.replace(find, replace);
   }
+  const problems = await validateCopy(text);
+  console.log(problems.length ? `✗ variant '${name}' is invalid:\n  ${problems.join('\n  ')}` : `✓ variant '${name}' is valid`);
+  failed ||= problems.length > 0;
 }
 process.exit(failed ? 1 : 0);

@@ -50,10 +50,10 @@ function scopeProblems(manifest) {
   for (const event of LIFECYCLE_EVENTS) {
     if (!events.has(event)) problems.push(`no trigger sends ${event} to the backend`);
   }
+  // The backend is the Connect remote, or (a Forge-only app) the one remote declared.
+  const backend = manifest.app?.connect?.remote ?? manifest.remotes?.[0]?.key;
   for (const endpoint of endpoints) {
-    if (endpoint.remote !== manifest.app?.connect?.remote) {
-      problems.push(`endpoint ${endpoint.key} must call the backend remote (${manifest.app?.connect?.remote})`);
-    }
+    if (endpoint.remote !== backend) problems.push(`endpoint ${endpoint.key} must call the backend remote (${backend})`);
     if (endpoint.auth?.appUserToken) problems.push(`endpoint ${endpoint.key} asks for a user token it never uses`);
   }
   return problems;
