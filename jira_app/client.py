@@ -26,12 +26,17 @@ class HostRequestError(Exception):
     """A call to the tenant's Jira failed; the message says why and holds no secret."""
 
 
-class AtlassianHostRestClient:
-    """A REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
+class RestClient:
+    """Calls to one Atlassian API root (``base_url``), each carrying the ``authorization`` a subclass gives."""
 
-    def __init__(self, host: AtlassianHost, session: requests.Session | None = None) -> None:
-        self.host = host
-        self.session = session or requests.Session()
+    session: requests.Session
+
+    @property
+    def base_url(self) -> str:
+        raise NotImplementedError
+
+    def authorization(self, method: str, url: str) -> str:
+        raise NotImplementedError
 
     def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any
@@ -54,6 +59,25 @@ class AtlassianHostRestClient:
         except requests.RequestException as exc:
             raise HostRequestError(f"{self.base_url} could not be reached ({type(exc).__name__})") from exc
 
+    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` and return its JSON; HostRequestError says what went wrong otherwise."""
+        response = self.request("GET", path, params=params)
+        where = f"GET {urlsplit(response.url).path}"
+        if response.status_code != 200:
+            raise HostRequestError(f"{where} answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise HostRequestError(f"{where} did not answer with JSON") from exc
+
+
+class AtlassianHostRestClient(RestClient):
+    """A REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
+
+    def __init__(self, host: AtlassianHost, session: requests.Session | None = None) -> None:
+        self.host = host
+        self.session = session or requests.Session()
+
     @property
     def base_url(self) -> str:
         """Where the requests go: the tenant's stored baseUrl."""
@@ -73,19 +97,8 @@ class AtlassianHostRestClient:
         }
         return jwt.encode(claims, self.host.shared_secret.reveal(), algorithm="HS256")
 
-    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` and return its JSON; HostRequestError says what went wrong otherwise."""
-        response = self.request("GET", path, params=params)
-        where = f"GET {urlsplit(response.url).path}"
-        if response.status_code != 200:
-            raise HostRequestError(f"{where} answered HTTP {response.status_code}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise HostRequestError(f"{where} did not answer with JSON") from exc
 
-
-class ForgeApiClient(AtlassianHostRestClient):
+class ForgeApiClient(RestClient):
     """A REST client for one Forge call, acting as the app: the call's ``apiBaseUrl`` and its system token.
 
     The token came in the ``x-forge-oauth-system`` header of the request being served, and the client lives

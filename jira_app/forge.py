@@ -4,7 +4,8 @@ A FIT is an RS256 JWT in ``Authorization: Bearer <FIT>``, signed with a key from
 (``ATLASSIAN_FORGE_JWKS_URL``, a setting: never a URL a token names). Its ``aud`` must be exactly this app's
 ARI, its ``iss`` exactly ``forge/invocation-token``; ``exp``, ``nbf`` and ``jti`` are required, and a ``jti``
 is accepted once. The ``x-forge-oauth-system`` and ``x-forge-oauth-user`` headers are opaque tokens for
-calling Atlassian's APIs: they are read into ``Secret``\\ s for this request only, never parsed, logged or stored.
+calling Atlassian's APIs: they are kept as ``Secret`` objects for this request only, never parsed, logged or
+stored.
 See docs/forge.md for the contract and where each rule comes from.
 """
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jira_app import forge_installations, lifecycle, webhooks
 from jira_app.authentication import HostRequest, SignedInstallRequest
-from jira_app.client import AtlassianHostRestClient, ForgeApiClient, HostRequestError
+from jira_app.client import AtlassianHostRestClient, ForgeApiClient, HostRequestError, RestClient
 from jira_app.conf import conf
 from jira_app.decorators import context_jwt, forge_remote, lifecycle_jwt, public, signed_install
 from jira_app.descriptor import build_descriptor
@@ -106,7 +106,7 @@ def _projects(host: AtlassianHost) -> list[dict[str, str]]:
     return projects
 
 
-def _project_list(client: AtlassianHostRestClient) -> list[dict[str, str]]:
+def _project_list(client: RestClient) -> list[dict[str, str]]:
     found = client.get_json("/rest/api/3/project/search", params={"maxResults": 20})
     values = found.get("values") if isinstance(found, dict) else None
     if not isinstance(values, list) or not all(isinstance(p, dict) for p in values):

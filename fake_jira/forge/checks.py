@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import requests
 
@@ -172,6 +172,35 @@ def _run_case(c: ForgeCheck, case: ForgeCase) -> CaseResult:
         return CaseResult(False, "an HTTP answer", f"no answer ({type(error).__name__})", how_to_fix)
 
 
+def _run_cases(
+    fake: ForgeJira,
+    transport: RequestsTransport,
+    parts: SplitResult,
+    *,
+    app_id: str,
+    lifecycle_path: str,
+    data_path: str,
+    report: Report,
+    out: TextIO,
+) -> None:
+    def record(outcome: Outcome) -> None:
+        report.outcomes.append(outcome)
+        print(outcome.line(), file=out, flush=True)
+
+    try:
+        connect = fake.connect_app(transport, parts.path + (f"?{parts.query}" if parts.query else ""))
+    except (DescriptorError, requests.RequestException) as error:
+        result = CaseResult(False, "a descriptor Jira installs", str(error), "serve the Connect descriptor first")
+        record(Outcome("forge descriptor", "served", result))
+        return
+    c = ForgeCheck(fake, ForgeApp(app_id, connect, lifecycle_path), data_path)
+    for case in build_cases():
+        outcome = Outcome(case.name, case.checks, _run_case(c, case))
+        record(outcome)
+        if not outcome.result.passed:
+            c.forget_victim()
+
+
 def run_forge_checks(
     descriptor_url: str,
     *,
@@ -201,23 +230,12 @@ def run_forge_checks(
     report = Report()
     try:
         print(f"forge jwks: {fake.forge.jwks_url}\ninstall-key service: {fake.keys_url}", file=out, flush=True)
-        session = requests.Session()
-        session.trust_env = False
-        transport = RequestsTransport(f"{parts.scheme}://{parts.netloc}", session=session)
-        try:
-            connect = fake.connect_app(transport, parts.path + (f"?{parts.query}" if parts.query else ""))
-        except (DescriptorError, requests.RequestException) as error:
-            result = CaseResult(False, "a descriptor Jira installs", str(error), "serve the descriptor first")
-            report.outcomes.append(Outcome("forge descriptor", "served", result))
-            print(report.outcomes[-1].line(), file=out, flush=True)
-            return report
-        c = ForgeCheck(fake, ForgeApp(app_id, connect, lifecycle_path), data_path)
-        for case in build_cases():
-            outcome = Outcome(case.name, case.checks, _run_case(c, case))
-            report.outcomes.append(outcome)
-            print(outcome.line(), file=out, flush=True)
-            if not outcome.result.passed:
-                c.forget_victim()
+        # Closed at the end: a kept-alive connection would hold one of the app server's threads past the check.
+        with requests.Session() as session:
+            session.trust_env = False
+            transport = RequestsTransport(f"{parts.scheme}://{parts.netloc}", session=session)
+            _run_cases(fake, transport, parts, app_id=app_id, lifecycle_path=lifecycle_path, data_path=data_path,
+                       report=report, out=out)  # fmt: skip
     finally:
         server.stop()
         print(report.summary(), file=out, flush=True)
