@@ -72,6 +72,8 @@ ATLASSIAN_FORGE_APP_ID = env.str("ATLASSIAN_FORGE_APP_ID", default="")
 ATLASSIAN_FORGE_JWKS_URL = env.str(
     "ATLASSIAN_FORGE_JWKS_URL", default="https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
 )
+# How long a fetched key set is used before it is fetched again; a key Forge retires works until then (seconds).
+ATLASSIAN_FORGE_JWKS_CACHE_SECONDS = env.int("ATLASSIAN_FORGE_JWKS_CACHE_SECONDS", default=300)
 # The least time between two key-set fetches, however many unknown kids arrive (seconds).
 ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = env.float("ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS", default=30.0)
 
