@@ -3,6 +3,7 @@ jti bookkeeping, trigger bodies, the Connect install's installationId, and the p
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -176,3 +177,35 @@ def test_a_plain_ic_label_is_accepted(jwks, keys, mocked_requests):
     mocked_requests.add(responses.GET, f"{API_BASE_URL}/rest/api/3/project/search", json={"values": []})
 
     assert call(fit(keys, ic_label="eu_1-pinned")).status_code == 200
+
+
+def _segment(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "",
+        "Bearer",
+        "Bearer    ",
+        "JWT a.b.c",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-jwt",
+        "Bearer a.b",
+        "Bearer " + "x" * 20_000,
+        "Bearer é.é.é",
+        f"Bearer {_segment([1])}.{_segment({})}.",
+        f"Bearer {_segment({'alg': 'RS256', 'kid': ['list']})}.{_segment({})}.c2ln",
+        f"Bearer {_segment({'alg': 'RS256', 'kid': '../../etc/passwd?x=1'})}.{_segment({})}.c2ln",
+        f"Bearer {_segment({'alg': 'RS512', 'kid': 'k'})}.{_segment({})}.c2ln",
+        f"Bearer {_segment({'alg': 'none'})}.{_segment({'iss': 'forge/invocation-token'})}.",
+    ],
+    ids=lambda value: value[:24] or "empty",
+)
+def test_garbage_authorization_is_a_401_and_fetches_nothing(mocked_requests, authorization):
+    response = Client().get(PROJECTS, headers={"Authorization": authorization} if authorization else {})
+
+    assert response.status_code == 401
+    assert response.json()["error"] in {"missing_token", "malformed_token", "wrong_algorithm", "bad_kid"}
+    assert len(mocked_requests.calls) == 0
