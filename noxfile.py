@@ -156,3 +156,24 @@ def browser(session: nox.Session) -> None:
         env["FAKE_JIRA_NODE_MODULES"] = node_modules
     # Without Chromium or npm the tests skip saying how to get them, or fail with CI=true (tests/browser/).
     session.run("pytest", "-m", "browser", "tests/browser", *session.posargs, env=env)
+
+
+@nox.session(venv_backend="none")
+def forge(session: nox.Session) -> None:
+    """forge/manifest.yml, validated offline: Atlassian's @forge/manifest (FULL validation, pinned with its
+    integrity hashes in forge/validate/package-lock.json) plus the scope check, and the validator's own test
+    that broken copies of the manifest fail. Node.js is needed: without it this skips, or fails with CI=true."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        message = "Node.js 20+ and npm are needed to validate the Forge manifest (Debian: apt-get install nodejs npm)"
+        if os.environ.get("CI") == "true":
+            session.error(message)
+        session.skip(message)
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forge")
+    validator = os.path.join(session.create_tmp(), "forge-validate")
+    # The validator runs from a copy: node_modules never lands in the repository.
+    shutil.rmtree(validator, ignore_errors=True)
+    shutil.copytree(os.path.join(source, "validate"), validator, ignore=shutil.ignore_patterns("node_modules"))
+    with session.chdir(validator):
+        # npm ci installs exactly the lockfile and checks every package against its sha512 integrity hash.
+        session.run("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", external=True)
+        session.run("node", "selftest.mjs", os.path.join(source, "manifest.yml"), external=True)

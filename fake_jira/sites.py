@@ -48,6 +48,8 @@ class JiraSite:
         self._fake = fake
         self.state = state
         self._last_webhook: dict[str, tuple[WebhookDelivery, int]] = {}
+        # App key -> Forge installationId, for apps that are Connect on Forge: their lifecycle bodies name it.
+        self.forge_installation_ids: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<JiraSite {self.name} {self.base_url}>"
@@ -105,6 +107,8 @@ class JiraSite:
             body["displayUrl"] = self.state.display_url
         if self.state.entitlement_number:
             body["serviceEntitlementNumber"] = self.state.entitlement_number
+        if app.key in self.forge_installation_ids:
+            body["installationId"] = self.forge_installation_ids[app.key]
         return body
 
     def install(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> Response:

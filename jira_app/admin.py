@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from jira_app.models import AtlassianHost, LifecycleEvent, WebhookDelivery
+from jira_app.models import AtlassianHost, ForgeInstallation, ForgeLifecycleEvent, LifecycleEvent, WebhookDelivery
 
 
 class ReadOnlyMixin:
@@ -67,3 +67,24 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin[WebhookDelivery]):
     list_filter = ("event",)
     search_fields = ("identifier", "host__client_key")
     readonly_fields = ("host", "identifier", "event", "payload", "retry_count", "duplicates", "received_at")
+
+
+class ForgeLifecycleEventInline(ReadOnlyMixin, admin.TabularInline[ForgeLifecycleEvent, ForgeInstallation]):
+    model = ForgeLifecycleEvent
+    fields = ("received_at", "kind", "app_version", "account_id", "deliveries")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ForgeInstallation)
+class ForgeInstallationAdmin(ReadOnlyMixin, admin.ModelAdmin[ForgeInstallation]):
+    """Forge installations and the Connect tenant each belongs to (docs/forge.md); they hold no token."""
+
+    list_display = ("installation_id", "host", "cloud_id", "app_version", "installed_at", "upgraded_at")
+    search_fields = ("installation_id", "cloud_id", "host__client_key", "host__base_url")
+    fields = (
+        "installation_id", "host", "cloud_id", "api_base_url", "environment_type", "environment_id",
+        "app_version", "installed_at", "upgraded_at", "created_at", "updated_at",
+    )  # fmt: skip
+    readonly_fields = fields
+    inlines = [ForgeLifecycleEventInline]

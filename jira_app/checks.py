@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from jira_app import forge
 from jira_app.conf import conf
 
 MIDDLEWARE_PATH = "jira_app.middleware.ConnectJwtMiddleware"
@@ -52,6 +53,15 @@ MESSAGES = {
         "ATLASSIAN_CONNECT_JWT_LEEWAY must be between 0 and 300 seconds.",
         "Atlassian advises a little leeway, no more than a few minutes; the default is 30.",
     ),
+    # Forge Remote (docs/forge.md): an ID range of its own, so it never meets the Connect checks' numbering.
+    "jira_app.E020": (
+        "ATLASSIAN_FORGE_APP_ID must be the Forge app's ARI, ari:cloud:ecosystem::app/<uuid>.",
+        "Copy app.id from forge/manifest.yml after `forge register`, or leave it unset to refuse every Forge call.",
+    ),
+    "jira_app.E021": (
+        "ATLASSIAN_FORGE_JWKS_URL must be an absolute http(s) URL without query or fragment.",
+        "Leave it unset for Forge's JWKS, or point it at fake_jira's Forge platform in tests.",
+    ),
     "jira_app.W001": (
         "ATLASSIAN_CONNECT_BASE_URL is not https: Jira Cloud installs only apps served over HTTPS.",
         "Serve the app behind TLS (a tunnel or a proxy) and set the https:// address.",
@@ -92,6 +102,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         problems.append(_message(Error, "jira_app.E007"))
     if not 0 <= conf.jwt_leeway <= 300:
         problems.append(_message(Error, "jira_app.E008"))
+    return problems + _forge_problems()
+
+
+def _forge_problems() -> list[CheckMessage]:
+    problems = []
+    if conf.forge_app_id and not forge.APP_ARI.fullmatch(conf.forge_app_id):
+        problems.append(_message(Error, "jira_app.E020"))
+    if not _is_http_url(conf.forge_jwks_url):
+        problems.append(_message(Error, "jira_app.E021"))
     return problems
 
 

@@ -16,6 +16,7 @@ import requests
 
 from jira_app import qsh
 from jira_app.conf import conf
+from jira_app.crypto import Secret
 from jira_app.models import AtlassianHost
 
 TOKEN_LIFETIME_SECONDS = 180
@@ -25,12 +26,17 @@ class HostRequestError(Exception):
     """A call to the tenant's Jira failed; the message says why and holds no secret."""
 
 
-class AtlassianHostRestClient:
-    """A REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
+class RestClient:
+    """Calls to one Atlassian API root (``base_url``), each carrying the ``authorization`` a subclass gives."""
 
-    def __init__(self, host: AtlassianHost, session: requests.Session | None = None) -> None:
-        self.host = host
-        self.session = session or requests.Session()
+    session: requests.Session
+
+    @property
+    def base_url(self) -> str:
+        raise NotImplementedError
+
+    def authorization(self, method: str, url: str) -> str:
+        raise NotImplementedError
 
     def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any
@@ -38,20 +44,47 @@ class AtlassianHostRestClient:
         if not path.startswith("/") or path.startswith("//"):
             raise ValueError(f"expected a path relative to the site's baseUrl, got {path!r}")
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
-        url = self.host.base_url.rstrip("/") + path
+        url = self.base_url.rstrip("/") + path
         prepared = self.session.prepare_request(
             requests.Request(method.upper(), url, params=params, headers=headers, **kwargs)
         )
         assert prepared.url is not None
         assert prepared.method is not None
-        prepared.headers["Authorization"] = "JWT " + self.token_for(prepared.method, prepared.url)
+        prepared.headers["Authorization"] = self.authorization(prepared.method, prepared.url)
         timeout = conf.host_request_timeout
         try:
             return self.session.send(prepared, timeout=timeout, allow_redirects=False)
         except requests.Timeout as exc:
-            raise HostRequestError(f"{self.host.base_url} did not answer within {timeout:g} s") from exc
+            raise HostRequestError(f"{self.base_url} did not answer within {timeout:g} s") from exc
         except requests.RequestException as exc:
-            raise HostRequestError(f"{self.host.base_url} could not be reached ({type(exc).__name__})") from exc
+            raise HostRequestError(f"{self.base_url} could not be reached ({type(exc).__name__})") from exc
+
+    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` and return its JSON; HostRequestError says what went wrong otherwise."""
+        response = self.request("GET", path, params=params)
+        where = f"GET {urlsplit(response.url).path}"
+        if response.status_code != 200:
+            raise HostRequestError(f"{where} answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise HostRequestError(f"{where} did not answer with JSON") from exc
+
+
+class AtlassianHostRestClient(RestClient):
+    """A REST client for one tenant, acting as the app (ACE: ``httpClient``; Spring Boot: ``authenticatedAsAddon``)."""
+
+    def __init__(self, host: AtlassianHost, session: requests.Session | None = None) -> None:
+        self.host = host
+        self.session = session or requests.Session()
+
+    @property
+    def base_url(self) -> str:
+        """Where the requests go: the tenant's stored baseUrl."""
+        return self.host.base_url
+
+    def authorization(self, method: str, url: str) -> str:
+        return "JWT " + self.token_for(method, url)
 
     def token_for(self, method: str, url: str) -> str:
         """The JWT for one outgoing request: hashed over the exact method, path and query sent."""
@@ -64,13 +97,22 @@ class AtlassianHostRestClient:
         }
         return jwt.encode(claims, self.host.shared_secret.reveal(), algorithm="HS256")
 
-    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` and return its JSON; HostRequestError says what went wrong otherwise."""
-        response = self.request("GET", path, params=params)
-        where = f"GET {urlsplit(response.url).path}"
-        if response.status_code != 200:
-            raise HostRequestError(f"{where} answered HTTP {response.status_code}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise HostRequestError(f"{where} did not answer with JSON") from exc
+
+class ForgeApiClient(RestClient):
+    """A REST client for one Forge call, acting as the app: the call's ``apiBaseUrl`` and its system token.
+
+    The token came in the ``x-forge-oauth-system`` header of the request being served, and the client lives
+    no longer than that request: it is sent only to that apiBaseUrl, and never parsed, logged or kept.
+    """
+
+    def __init__(self, api_base_url: str, system_token: Secret, session: requests.Session | None = None) -> None:
+        self.api_base_url = api_base_url
+        self.system_token = system_token
+        self.session = session or requests.Session()
+
+    @property
+    def base_url(self) -> str:
+        return self.api_base_url
+
+    def authorization(self, method: str, url: str) -> str:
+        return "Bearer " + self.system_token.reveal()

@@ -11,6 +11,7 @@ from django.conf import settings
 
 DEFAULT_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com"
 DEFAULT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
+DEFAULT_FORGE_JWKS_URL = "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
 
 
 class Settings:
@@ -79,6 +80,28 @@ class Settings:
     def jwt_exempt_namespaces(self) -> list[str]:
         """URL namespaces with their own authentication, left alone by ConnectJwtMiddleware."""
         return list(getattr(settings, "ATLASSIAN_CONNECT_JWT_EXEMPT_NAMESPACES", ["admin"]))
+
+    # --- Forge Remote (docs/forge.md) ---
+
+    @property
+    def forge_app_id(self) -> str:
+        """The Forge app's ARI (``ari:cloud:ecosystem::app/<uuid>``): the exact ``aud`` of its invocation tokens."""
+        return str(getattr(settings, "ATLASSIAN_FORGE_APP_ID", ""))
+
+    @property
+    def forge_jwks_url(self) -> str:
+        """Where Forge publishes the keys it signs invocation tokens with; never taken from a token."""
+        return str(getattr(settings, "ATLASSIAN_FORGE_JWKS_URL", DEFAULT_FORGE_JWKS_URL))
+
+    @property
+    def forge_jwks_cache_seconds(self) -> int:
+        """How long a fetched key set is used before it is fetched again (a retired key stops working then)."""
+        return int(getattr(settings, "ATLASSIAN_FORGE_JWKS_CACHE_SECONDS", 300))
+
+    @property
+    def forge_jwks_min_refresh_seconds(self) -> float:
+        """The least time between two fetches: a flood of unknown kids costs Atlassian one request per period."""
+        return float(getattr(settings, "ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS", 30))
 
 
 conf = Settings()

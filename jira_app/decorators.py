@@ -20,6 +20,7 @@ class AuthPolicy(enum.Enum):
     LIFECYCLE = "lifecycle"  # enabled/disabled: HS256 request-bound, tenant may be disabled or uninstalled
     SIGNED_INSTALL = "signed_install"  # installed/uninstalled: RS256 from Atlassian's install-key service
     PUBLIC = "public"  # no token: the descriptor
+    FORGE_REMOTE = "forge_remote"  # RS256 Forge Invocation Token (Bearer) from Forge, keys from its JWKS
 
 
 def _marker(policy: AuthPolicy) -> Callable[[View], View]:
@@ -34,6 +35,7 @@ public = _marker(AuthPolicy.PUBLIC)
 context_jwt = _marker(AuthPolicy.CONTEXT)
 lifecycle_jwt = _marker(AuthPolicy.LIFECYCLE)
 signed_install = _marker(AuthPolicy.SIGNED_INSTALL)
+forge_remote = _marker(AuthPolicy.FORGE_REMOTE)
 
 
 def policy_of(view: Callable[..., Any]) -> AuthPolicy:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jira_app import bodies, exceptions, signals
+from jira_app import bodies, exceptions, forge, forge_installations, signals
 from jira_app.conf import conf
 from jira_app.crypto import Secret
 from jira_app.models import AtlassianHost, LifecycleEvent
@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_SECRET_BYTES = 400  # Atlassian: store up to 400 bytes, treat as opaque (brief §1)
 _FIELD_LENGTHS = {"clientKey": 255, "baseUrl": 255, "displayUrl": 255, "productType": 50, "oauthClientId": 255,
-                  "serviceEntitlementNumber": 255, "description": 10_000, "key": 64}  # fmt: skip
+                  "serviceEntitlementNumber": 255, "description": 10_000, "key": 64,
+                  "installationId": 255}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class LifecyclePayload:
     oauth_client_id: str
     service_entitlement_number: str
     shared_secret: Secret | None
+    # A Connect-on-Forge install names its Forge installation (docs/forge.md); "" for a plain Connect install.
+    installation_id: str = ""
 
     @classmethod
     def parse(cls, body: bytes, *, expected_event: str) -> LifecyclePayload:
@@ -61,6 +64,8 @@ class LifecyclePayload:
         event_type = _optional_string(data, "eventType")
         if event_type and event_type != expected_event:
             raise exceptions.BadLifecyclePayload(f"eventType '{event_type}' was sent to the {expected_event} callback")
+        if fields["installationId"] and not forge.INSTALLATION_ARI.fullmatch(fields["installationId"]):
+            raise exceptions.BadLifecyclePayload("'installationId' is not a Forge installation ARI")
         secret = data.get("sharedSecret")
         if expected_event == "installed":
             if not isinstance(secret, str) or not secret:
@@ -77,6 +82,7 @@ class LifecyclePayload:
             oauth_client_id=fields["oauthClientId"],
             service_entitlement_number=fields["serviceEntitlementNumber"],
             shared_secret=Secret(secret) if expected_event == "installed" and isinstance(secret, str) else None,
+            installation_id=fields["installationId"],
         )
 
 
@@ -149,6 +155,8 @@ def installed(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHost:
                 host.secret_rotated_at = now
             host.save()
         _record(host, kind, token, payload.base_url)
+        if payload.installation_id:
+            forge_installations.link_connect_install(host, payload.installation_id)
     signals.host_installed.send(AtlassianHost, host=host, rotated=rotated)
     logger.info("%s client_key=%r base_url=%s", kind.label, host.client_key, host.base_url)
     return host

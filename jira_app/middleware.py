@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from jira_app import authentication
+from jira_app import authentication, forge
 from jira_app.conf import conf
 from jira_app.decorators import AuthPolicy, policy_of
 from jira_app.exceptions import ConnectError
@@ -41,7 +41,9 @@ class ConnectJwtMiddleware:
         if policy is AuthPolicy.PUBLIC or self._has_own_authentication(request):
             return None
         try:
-            if policy is AuthPolicy.SIGNED_INSTALL:
+            if policy is AuthPolicy.FORGE_REMOTE:
+                request.forge_invocation = forge.authenticate_invocation(request)  # type: ignore[attr-defined]
+            elif policy is AuthPolicy.SIGNED_INSTALL:
                 request.signed_install = authentication.authenticate_install(request)  # type: ignore[attr-defined]
             else:
                 host_user = authentication.authenticate_host_request(request, policy)

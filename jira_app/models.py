@@ -145,3 +145,64 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.identifier}"
+
+
+class ForgeInstallation(models.Model):
+    """An installation of the Forge app (Connect modules on Forge, with Forge Remote), by its installationId.
+
+    Linked to the Connect tenant of the same site when the Connect install named the installation, or when a
+    verified Forge call names the tenant's site (docs/forge.md). Never holds a token.
+    """
+
+    installation_id = models.CharField(max_length=255, unique=True, help_text="ari:cloud:ecosystem::installation/…")
+    host = models.ForeignKey(
+        AtlassianHost, on_delete=models.PROTECT, null=True, blank=True, related_name="forge_installations"
+    )
+    cloud_id = models.CharField(max_length=64, blank=True)
+    api_base_url = models.URLField(max_length=512, blank=True, help_text="Where Forge calls reach the site's APIs.")
+    environment_id = models.CharField(max_length=255, blank=True)
+    environment_type = models.CharField(max_length=50, blank=True)
+    app_version = models.CharField(max_length=50, blank=True)
+    installed_at = models.DateTimeField(null=True, blank=True)
+    upgraded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.installation_id
+
+
+class ForgeLifecycleEvent(models.Model):
+    """One Forge lifecycle trigger, kept once however often Forge retries it (up to 4 retries)."""
+
+    class Kind(models.TextChoices):
+        INSTALLED = "avi:forge:installed:app", "installed"
+        UPGRADED = "avi:forge:upgraded:app", "upgraded"
+
+    installation = models.ForeignKey(ForgeInstallation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    app_version = models.CharField(max_length=50, blank=True)
+    account_id = models.CharField(max_length=128, blank=True, help_text="Who installed or upgraded, if known.")
+    deliveries = models.PositiveIntegerField(default=1, help_text="How many times Forge delivered it.")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["installation", "kind", "app_version"], name="jira_app_forge_event_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.app_version}"
+
+
+class UsedInvocationToken(models.Model):
+    """The jti of every Forge Invocation Token accepted, until it expires: a token is good for one call."""
+
+    jti_sha256 = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"jti sha256 {self.jti_sha256[:12]}… until {self.expires_at:%Y-%m-%d %H:%M:%S}"

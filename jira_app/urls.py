@@ -17,4 +17,7 @@ urlpatterns = [
     path("hello.html", views.hello, name="hello"),
     path("api/whoami", views.whoami, name="whoami"),
     path("webhooks/issue-created", views.webhook_issue_created, name="webhook-issue-created"),
+    # Forge Remote endpoints (forge/manifest.yml), authenticated by Forge Invocation Tokens.
+    path("forge/lifecycle", views.forge_lifecycle, name="forge-lifecycle"),
+    path("forge/api/projects", views.forge_projects, name="forge-projects"),
 ]

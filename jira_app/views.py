@@ -10,12 +10,13 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from jira_app import lifecycle, webhooks
+from jira_app import forge_installations, lifecycle, webhooks
 from jira_app.authentication import HostRequest, SignedInstallRequest
-from jira_app.client import AtlassianHostRestClient, HostRequestError
+from jira_app.client import AtlassianHostRestClient, ForgeApiClient, HostRequestError, RestClient
 from jira_app.conf import conf
-from jira_app.decorators import context_jwt, lifecycle_jwt, public, signed_install
+from jira_app.decorators import context_jwt, forge_remote, lifecycle_jwt, public, signed_install
 from jira_app.descriptor import build_descriptor
+from jira_app.forge import ForgeRequest
 from jira_app.framing import allow_framing_by
 from jira_app.models import AtlassianHost
 
@@ -100,13 +101,17 @@ def _projects(host: AtlassianHost) -> list[dict[str, str]]:
     cache_key = f"jira_app:projects:{host.pk}"
     projects: list[dict[str, str]] | None = cache.get(cache_key)
     if projects is None:
-        found = AtlassianHostRestClient(host).get_json("/rest/api/3/project/search", params={"maxResults": 20})
-        values = found.get("values") if isinstance(found, dict) else None
-        if not isinstance(values, list) or not all(isinstance(p, dict) for p in values):
-            raise HostRequestError("the project list had an unexpected shape")
-        projects = [{"key": str(p.get("key", "")), "name": str(p.get("name", ""))} for p in values]
+        projects = _project_list(AtlassianHostRestClient(host))
         cache.set(cache_key, projects, PROJECTS_CACHE_SECONDS)
     return projects
+
+
+def _project_list(client: RestClient) -> list[dict[str, str]]:
+    found = client.get_json("/rest/api/3/project/search", params={"maxResults": 20})
+    values = found.get("values") if isinstance(found, dict) else None
+    if not isinstance(values, list) or not all(isinstance(p, dict) for p in values):
+        raise HostRequestError("the project list had an unexpected shape")
+    return [{"key": str(p.get("key", "")), "name": str(p.get("name", ""))} for p in values]
 
 
 @context_jwt
@@ -133,3 +138,37 @@ def webhook_issue_created(request: HostRequest) -> HttpResponse:
         body=request.body,
     )
     return HttpResponse(status=_NO_CONTENT)
+
+
+@forge_remote
+@require_POST
+def forge_lifecycle(request: ForgeRequest) -> JsonResponse:
+    """Forge's avi:forge:installed:app and avi:forge:upgraded:app triggers (5 s budget, retried up to 4 times)."""
+    trigger = forge_installations.LifecycleTrigger.parse(request.body)
+    installation = forge_installations.record_trigger(request.forge_invocation, trigger)
+    return JsonResponse({"installationId": installation.installation_id})
+
+
+@forge_remote
+@never_cache
+@require_GET
+def forge_projects(request: ForgeRequest) -> JsonResponse:
+    """The Custom UI page's data: this installation, the user, and the site's projects read with the system token."""
+    invocation = request.forge_invocation
+    installation = forge_installations.resolve(invocation)
+    data: dict[str, object] = {
+        "installationId": installation.installation_id,
+        "cloudId": installation.cloud_id,
+        "accountId": invocation.account_id,
+        "clientKey": installation.host.client_key if installation.host else None,
+    }
+    # As on the hello page, a failed REST call is reported in the page's data, not as an error status.
+    if invocation.system_token is None:
+        data["error"] = "Forge sent no app system token: enable auth.appSystemToken on the endpoint"
+        return JsonResponse(data)
+    try:
+        data["projects"] = _project_list(ForgeApiClient(invocation.api_base_url, invocation.system_token))
+    except HostRequestError as exc:
+        logger.warning("forge projects for installation_id=%r: REST call failed: %s", installation.installation_id, exc)
+        data["error"] = str(exc)
+    return JsonResponse(data)

@@ -65,6 +65,18 @@ ATLASSIAN_CONNECT_ALL_JS_URL = env.str(
     "ATLASSIAN_CONNECT_ALL_JS_URL", default="https://connect-cdn.atl-paas.net/all.js"
 )
 
+# --- Forge Remote (docs/forge.md) -------------------------------------------------------------------------
+# The Forge app's ARI from `forge register` (ari:cloud:ecosystem::app/<uuid>); unset, every Forge call is refused.
+ATLASSIAN_FORGE_APP_ID = env.str("ATLASSIAN_FORGE_APP_ID", default="")
+# Where Forge publishes its invocation-token keys; a setting, never a URL taken from a token.
+ATLASSIAN_FORGE_JWKS_URL = env.str(
+    "ATLASSIAN_FORGE_JWKS_URL", default="https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+)
+# How long a fetched key set is used before it is fetched again; a key Forge retires works until then (seconds).
+ATLASSIAN_FORGE_JWKS_CACHE_SECONDS = env.int("ATLASSIAN_FORGE_JWKS_CACHE_SECONDS", default=300)
+# The least time between two key-set fetches, however many unknown kids arrive (seconds).
+ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = env.float("ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS", default=30.0)
+
 _base_host = urlsplit(ATLASSIAN_CONNECT_BASE_URL).hostname or "localhost"
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts

@@ -6,7 +6,7 @@ import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from jira_app.models import AtlassianHost, LifecycleEvent, WebhookDelivery
+from jira_app.models import AtlassianHost, ForgeInstallation, ForgeLifecycleEvent, LifecycleEvent, WebhookDelivery
 from tests.factories import AtlassianHostFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,19 @@ def test_admin_is_not_open_to_anonymous_users(client, host):
     response = client.get(url("atlassianhost_change", host.pk))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_forge_installations_are_listed_read_only_with_their_tenant(admin_client, host):
+    installation = ForgeInstallation.objects.create(
+        installation_id="ari:cloud:ecosystem::installation/7b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e", host=host
+    )
+    ForgeLifecycleEvent.objects.create(installation=installation, kind=ForgeLifecycleEvent.Kind.INSTALLED)
+
+    listing = admin_client.get(url("forgeinstallation_changelist"))
+    page = admin_client.get(url("forgeinstallation_change", installation.pk))
+
+    assert listing.status_code == page.status_code == 200
+    assert installation.installation_id in listing.content.decode()
+    assert "acme.atlassian.net" in page.content.decode()
+    assert_no_secret(page, host)
+    assert admin_client.get(url("forgeinstallation_add")).status_code == 403

@@ -79,6 +79,11 @@ MISCONFIGURATIONS = {
     "environment too long for an app key": ({"ENVIRONMENT": "x" * 60}, {"jira_app.E007"}),
     "negative leeway": ({"ATLASSIAN_CONNECT_JWT_LEEWAY": -1}, {"jira_app.E008"}),
     "leeway over five minutes": ({"ATLASSIAN_CONNECT_JWT_LEEWAY": 301}, {"jira_app.E008"}),
+    "forge app id not an app ARI": (
+        {"ATLASSIAN_FORGE_APP_ID": "406d303d-0393-4ec4-ad7c-1435be94583a"},
+        {"jira_app.E020"},
+    ),
+    "forge jwks url from a file": ({"ATLASSIAN_FORGE_JWKS_URL": "file:///etc/jwks.json"}, {"jira_app.E021"}),
 }
 
 
