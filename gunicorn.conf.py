@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gunicorn.glogging import Logger
+
+from jira_app.log import EscapingFormatter
+
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
+    from gunicorn.config import Config
 
 _MANAGE_PY = Path(__file__).resolve().parent / "manage.py"
 
@@ -48,6 +53,20 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Jira passes the page token as ?jwt=..., and a log is no place for a token.
 accesslog = "-"
 access_log_format = '%(h)s "%({x-forwarded-for}i)s" %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+class EscapingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    """Gunicorn's logger, its lines escaped like the app's: a newline in a path or header forges no line."""
+
+    def setup(self, cfg: Config) -> None:
+        super().setup(cfg)
+        formats = {self.error_log: (self.error_fmt, self.datefmt), self.access_log: (self.access_fmt, None)}
+        for log, (fmt, datefmt) in formats.items():
+            for handler in log.handlers:
+                handler.setFormatter(EscapingFormatter(fmt, datefmt))
+
+
+logger_class = EscapingLogger
 
 
 def on_starting(server: Arbiter) -> None:
