@@ -100,3 +100,23 @@ def test_gunicorn_refuses_to_start_prod_with_the_development_encryption_key(tmp_
     assert returncode != 0
     assert "jira_app.E006" in output
     assert "Listening at" not in output
+
+
+def test_gunicorn_logs_a_newline_in_the_path_escaped(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    forged = "2026-11-30 12:00:00 forged line"
+    with log_path.open("wb") as log:
+        process = gunicorn(port, {}, log)
+        try:
+            wait_until_listening(process, port, log_path)
+            status, _, _ = get(port, "/jira/nope%0A" + forged.replace(" ", "%20"), Host="localhost")
+            assert status == 404
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    output = log_path.read_text()
+
+    # One escaped line from gunicorn's access log, one from the app's own "Not Found" warning.
+    assert output.count("/jira/nope\\n" + forged) == 2, output
+    assert not [line for line in output.splitlines() if line.startswith(forged)]

@@ -81,3 +81,18 @@ def test_dev_defaults_pass_the_checks():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_the_app_log_escapes_a_newline_from_a_tenant_field():
+    # The refusal line for a body whose eventType holds a newline: a tenant may send one after a valid signature.
+    code = (
+        "import django; django.setup(); from django.test import RequestFactory; "
+        "from jira_app import exceptions, middleware; "
+        "middleware.refuse(RequestFactory().post('/jira/enabled'), exceptions.BadLifecyclePayload("
+        "\"eventType 'x\\n2026-11-30 12:00:00,000 ERROR jira_app.security forged' was sent to enabled\"))"
+    )
+    result = run_python("-c", code, env={"DJANGO_SETTINGS_MODULE": "mysite.settings"})
+
+    assert result.returncode == 0, result.stderr
+    assert "eventType 'x\\n2026-11-30 12:00:00,000 ERROR jira_app.security forged'" in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("2026-11-30 12:00:00,000")]
