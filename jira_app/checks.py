@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from jira_app.conf import conf
+from jira_app.conf import ENVIRONMENTS, conf
 
 MIDDLEWARE_PATH = "jira_app.middleware.ConnectJwtMiddleware"
 CSRF_MIDDLEWARE_PATH = "django.middleware.csrf.CsrfViewMiddleware"
@@ -45,8 +45,8 @@ MESSAGES = {
         "Set ATLASSIAN_CONNECT_ENCRYPTION_KEYS to a key of your own (see E005's hint), then reinstall the app.",
     ),
     "jira_app.E007": (
-        "The app key built from ENVIRONMENT is not a valid Connect key (letters, digits, '-', '.', '_'; at most 64).",
-        "Set ENVIRONMENT to a short word such as dev, staging or prod.",
+        f"ENVIRONMENT is not one of {', '.join(ENVIRONMENTS)}: the app key and the production settings follow it.",
+        "Set ENVIRONMENT to exactly one of these; prod for any real deployment.",
     ),
     "jira_app.E008": (
         "ATLASSIAN_CONNECT_JWT_LEEWAY must be between 0 and 300 seconds.",
@@ -88,7 +88,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         problems.append(_message(Error, "jira_app.E005"))
     if conf.environment == "prod" and conf.dev_encryption_key in keys:
         problems.append(_message(Error, "jira_app.E006"))
-    if not _APP_KEY.fullmatch(conf.app_key):
+    if conf.environment not in ENVIRONMENTS or not _APP_KEY.fullmatch(conf.app_key):
         problems.append(_message(Error, "jira_app.E007"))
     if not 0 <= conf.jwt_leeway <= 300:
         problems.append(_message(Error, "jira_app.E008"))

@@ -11,6 +11,8 @@ from django.conf import settings
 
 DEFAULT_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com"
 DEFAULT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
+# The deployments the app knows: each is part of the app key, and only prod runs without development defaults.
+ENVIRONMENTS = ("dev", "test", "prod")
 # The domains of Jira Cloud's production sites, as atlassian-connect-express tells them apart (isProductionHost
 # in lib/internal/utils.js, https://bitbucket.org/atlassian/atlassian-connect-express/src/master/lib/internal/utils.js).
 # Atlassian's own staging sites (*.jira-dev.com) are left out: no customer installs from there.

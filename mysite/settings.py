@@ -15,7 +15,7 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from jira_app.conf import ATLASSIAN_SITE_HOSTS
+from jira_app.conf import ATLASSIAN_SITE_HOSTS, ENVIRONMENTS
 
 django_stubs_ext.monkeypatch()
 
@@ -29,7 +29,6 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 # --- Which deployment this is ---------------------------------------------------------------------------
 # Part of the app key and name in the descriptor (jira_app.descriptor); "prod" enables production settings.
 # Read strictly: a deployment that says "production" or "staging" must not run on the development defaults.
-ENVIRONMENTS = ("dev", "test", "prod")
 ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
 if ENVIRONMENT not in ENVIRONMENTS:
     raise ImproperlyConfigured(
