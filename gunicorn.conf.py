@@ -42,7 +42,8 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{_port}" if _port else "127.0.0
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores() + 1))
 # More than 1 switches to the gthread worker: worth it only if views wait on Jira's REST API for long.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Outbound calls to Atlassian time out after 5 s each, so a worker silent for 30 s is stuck, not busy.
+# An outbound call to a tenant's site ends within 5 s in total (ATLASSIAN_CONNECT_HOST_REQUEST_TIMEOUT), and one to
+# the install-key service within 5 s per read: a worker silent for 30 s is stuck, not busy.
 timeout = 30
 
 # Only these addresses may tell gunicorn the request came over HTTPS (wsgi.url_scheme); Django itself reads
