@@ -47,6 +47,12 @@ class Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
@@ -75,11 +81,11 @@ def deadline(seconds: float) -> Iterator[Deadline]:
     """Bound every call made through SiteAdapter inside the block to ``seconds`` in total."""
     budget = Deadline(seconds)
     token = _current_deadline.set(budget)
-    budget._timer.start()
+    budget.start()
     try:
         yield budget
     finally:
-        budget._timer.cancel()
+        budget.cancel()
         _current_deadline.reset(token)
 
 
