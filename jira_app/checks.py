@@ -56,6 +56,15 @@ MESSAGES = {
         "ATLASSIAN_CONNECT_BASE_URL is not https: Jira Cloud installs only apps served over HTTPS.",
         "Serve the app behind TLS (a tunnel or a proxy) and set the https:// address.",
     ),
+    "jira_app.W002": (
+        "ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES is on in prod: a tenant can install with a loopback baseUrl and "
+        "have the app send signed requests to services on this machine.",
+        "Remove ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES (it defaults to false in prod); it exists for fake_jira.",
+    ),
+    "jira_app.W003": (
+        "ATLASSIAN_CONNECT_ALLOWED_HOSTS is empty in prod: a tenant can install with any public host as its baseUrl.",
+        "Remove it to get the default, *.atlassian.net and *.jira.com, or list your sites' domains.",
+    ),
 }
 
 
@@ -97,9 +106,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 @register(Tags.security, deploy=True)
 def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     if urlsplit(conf.base_url).scheme != "https":
-        return [_message(Warning, "jira_app.W001")]
-    return []
+        problems.append(_message(Warning, "jira_app.W001"))
+    if conf.environment == "prod" and conf.allow_loopback_sites:
+        problems.append(_message(Warning, "jira_app.W002"))
+    if conf.environment == "prod" and not conf.allowed_hosts:
+        problems.append(_message(Warning, "jira_app.W003"))
+    return problems
 
 
 def _is_fernet_key(key: str) -> bool:

@@ -67,6 +67,8 @@ def test_prod_with_the_public_development_encryption_key_fails_the_checks():
         ({"DEBUG": "true"}, "security.W018"),
         ({"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
         ({"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+        ({"ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES": "true"}, "jira_app.W002"),
+        ({"ATLASSIAN_CONNECT_ALLOWED_HOSTS": ""}, "jira_app.W003"),
     ],
 )
 def test_the_deploy_checks_catch_a_weakened_prod_setting(override, check_id):
