@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from urllib3.exceptions import LocationParseError
@@ -23,6 +24,9 @@ from jira_app.conf import conf
 # a backslash, a quote) only serves to make two parsers disagree or to inject into a header or a log line.
 _URL_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F)) - set("\\\"'<>^`{|}")
 _LOOPBACK_NAMES = frozenset({"localhost"})
+# A host name as DNS spells it (RFC 1123 labels): urllib3 lets ";", "," and "_" through, and a ";" in a host
+# would end the CSP directive that names it (jira_app.framing).
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 
 
 class InvalidSiteUrl(ValueError):
@@ -72,6 +76,8 @@ def parse(value: object, *, field: str = "baseUrl") -> SiteUrl:
     host = parts.host.lower()
     if host.endswith("."):
         raise InvalidSiteUrl(f"'{field}' ends its host name with a dot")
+    if not (host.startswith("[") or _HOST_NAME.fullmatch(host)):
+        raise InvalidSiteUrl(f"'{field}' has a host that is not a DNS name")
     site = SiteUrl(parts.scheme, host, parts.port, (parts.path or "").rstrip("/"))
     loopback = is_loopback(site.host)
     if site.scheme != "https" and not (loopback and conf.allow_loopback_sites):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -41,6 +43,11 @@ def test_a_site_url_is_rebuilt_from_its_checked_parts(value, expected):
         ("https://acme.atlassian.net.", "ends its host name with a dot"),
         ("http://127.0.0.1:19620\\@x.atlassian.net", "never has"),
         ("https://x.example;report-uri https://evil.example", "never has"),
+        ("https://x.example;report-uri/csp", "not a DNS name"),
+        ("https://x.example,evil.example", "not a DNS name"),
+        ("https://x_y.atlassian.net", "not a DNS name"),
+        ("https://x..atlassian.net", "not a DNS name"),
+        ("https://-x.atlassian.net", "not a DNS name"),
         ("https://acme.atlassian.net\n", "never has"),
         ("https://bücher.example", "never has"),
         ("https://127.0.0.1", "IP address"),
@@ -106,3 +113,22 @@ def test_outside_dev_and_test_only_atlassian_domains_are_allowed_by_default(sett
     hosts.require_allowed(hosts.parse("https://acme.jira.com"))
     with pytest.raises(hosts.InvalidSiteUrl):
         hosts.require_allowed(hosts.parse("https://evil.example.com"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://acme.atlassian.net",
+        "https://ACME.atlassian.net:443/wiki",
+        "https://acme.atlassian.net:8443/a%20b/~c/",
+        "https://xn--bcher-kva.atlassian.net/jira",
+        "https://a-b.c-d.atlassian.net/x;y=z",
+    ],
+)
+def test_a_stored_url_reads_the_same_to_every_parser(value):
+    # The rebuilt URL is what the client sends and the CSP names: urllib.parse and requests must agree on it.
+    site = hosts.parse(value)
+    sent = requests.Request("GET", site.url + "/rest/api/3/myself").prepare().url
+    for parts in (urlsplit(site.url), urlsplit(sent)):
+        assert (parts.scheme, parts.hostname, parts.port) == (site.scheme, site.host, site.port)
+    assert hosts.parse(site.url) == site

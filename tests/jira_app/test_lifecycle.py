@@ -189,6 +189,7 @@ def test_allowed_hosts_refuse_installs_from_elsewhere(jira, site, settings):
         ("baseUrl", "http://acme.atlassian.net"),
         ("baseUrl", "https://169.254.169.254/latest/meta-data"),
         ("displayUrl", "https://x.example;report-uri https://evil.example/csp"),
+        ("displayUrl", "https://x.example;report-uri/csp"),
         ("displayUrl", "https://jira.acme.example\nforged"),
     ],
 )

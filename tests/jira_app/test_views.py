@@ -171,6 +171,7 @@ def test_hello_page_explains_a_stored_base_url_it_cannot_request(
     "display_url",
     [
         "https://x.example;report-uri https://evil.example/csp",
+        "https://x.example;report-uri/csp",
         "https://x.example frame-ancestors *",
         "https://x.example\r\nSet-Cookie: a=b",
         "javascript:alert(1)",
