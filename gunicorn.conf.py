@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gunicorn.glogging import Logger
+
+from jira_app.log import EscapingFormatter
+
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
+    from gunicorn.config import Config
 
 _MANAGE_PY = Path(__file__).resolve().parent / "manage.py"
 
@@ -37,7 +42,8 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{_port}" if _port else "127.0.0
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores() + 1))
 # More than 1 switches to the gthread worker: worth it only if views wait on Jira's REST API for long.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Outbound calls to Atlassian time out after 5 s each, so a worker silent for 30 s is stuck, not busy.
+# An outbound call to a tenant's site ends within 5 s in total (ATLASSIAN_CONNECT_HOST_REQUEST_TIMEOUT), and one to
+# the install-key service within 5 s per read: a worker silent for 30 s is stuck, not busy.
 timeout = 30
 
 # Only these addresses may tell gunicorn the request came over HTTPS (wsgi.url_scheme); Django itself reads
@@ -48,6 +54,20 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Jira passes the page token as ?jwt=..., and a log is no place for a token.
 accesslog = "-"
 access_log_format = '%(h)s "%({x-forwarded-for}i)s" %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+class EscapingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    """Gunicorn's logger, its lines escaped like the app's: a newline in a path or header forges no line."""
+
+    def setup(self, cfg: Config) -> None:
+        super().setup(cfg)
+        formats = {self.error_log: (self.error_fmt, self.datefmt), self.access_log: (self.access_fmt, None)}
+        for log, (fmt, datefmt) in formats.items():
+            for handler in log.handlers:
+                handler.setFormatter(EscapingFormatter(fmt, datefmt))
+
+
+logger_class = EscapingLogger
 
 
 def on_starting(server: Arbiter) -> None:

@@ -5,13 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 from jira_app.models import AtlassianHost, ForgeInstallation, ForgeLifecycleEvent, LifecycleEvent, WebhookDelivery
 
+# Fields no admin query may name: a filter on ciphertext is an oracle that reads it out a character at a time.
+SECRET_FIELDS = frozenset({"encrypted_shared_secret"})
+
+
+def _touches_secret(path: str) -> bool:
+    return any(part in SECRET_FIELDS for part in path.split(LOOKUP_SEP))
+
 
 class ReadOnlyMixin:
-    """Tenants change only through verified lifecycle callbacks, never by hand."""
+    """Tenants change only through verified lifecycle callbacks, never by hand; secrets are never queried."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # Django allows any lookup on the model's own fields from the query string (?field__regex=...).
+        return not _touches_secret(lookup) and super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

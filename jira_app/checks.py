@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from jira_app import forge
-from jira_app.conf import conf
+from jira_app.conf import ENVIRONMENTS, conf
 
 MIDDLEWARE_PATH = "jira_app.middleware.ConnectJwtMiddleware"
 CSRF_MIDDLEWARE_PATH = "django.middleware.csrf.CsrfViewMiddleware"
@@ -46,8 +46,8 @@ MESSAGES = {
         "Set ATLASSIAN_CONNECT_ENCRYPTION_KEYS to a key of your own (see E005's hint), then reinstall the app.",
     ),
     "jira_app.E007": (
-        "The app key built from ENVIRONMENT is not a valid Connect key (letters, digits, '-', '.', '_'; at most 64).",
-        "Set ENVIRONMENT to a short word such as dev, staging or prod.",
+        f"ENVIRONMENT is not one of {', '.join(ENVIRONMENTS)}: the app key and the production settings follow it.",
+        "Set ENVIRONMENT to exactly one of these; prod for any real deployment.",
     ),
     "jira_app.E008": (
         "ATLASSIAN_CONNECT_JWT_LEEWAY must be between 0 and 300 seconds.",
@@ -65,6 +65,15 @@ MESSAGES = {
     "jira_app.W001": (
         "ATLASSIAN_CONNECT_BASE_URL is not https: Jira Cloud installs only apps served over HTTPS.",
         "Serve the app behind TLS (a tunnel or a proxy) and set the https:// address.",
+    ),
+    "jira_app.W002": (
+        "ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES is on in prod: a tenant can install with a loopback baseUrl and "
+        "have the app send signed requests to services on this machine.",
+        "Remove ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES (it defaults to false in prod); it exists for fake_jira.",
+    ),
+    "jira_app.W003": (
+        "ATLASSIAN_CONNECT_ALLOWED_HOSTS is empty in prod: a tenant can install with any public host as its baseUrl.",
+        "Remove it to get the default, *.atlassian.net and *.jira.com, or list your sites' domains.",
     ),
 }
 
@@ -98,7 +107,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         problems.append(_message(Error, "jira_app.E005"))
     if conf.environment == "prod" and conf.dev_encryption_key in keys:
         problems.append(_message(Error, "jira_app.E006"))
-    if not _APP_KEY.fullmatch(conf.app_key):
+    if conf.environment not in ENVIRONMENTS or not _APP_KEY.fullmatch(conf.app_key):
         problems.append(_message(Error, "jira_app.E007"))
     if not 0 <= conf.jwt_leeway <= 300:
         problems.append(_message(Error, "jira_app.E008"))
@@ -116,9 +125,14 @@ def _forge_problems() -> list[CheckMessage]:
 
 @register(Tags.security, deploy=True)
 def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     if urlsplit(conf.base_url).scheme != "https":
-        return [_message(Warning, "jira_app.W001")]
-    return []
+        problems.append(_message(Warning, "jira_app.W001"))
+    if conf.environment == "prod" and conf.allow_loopback_sites:
+        problems.append(_message(Warning, "jira_app.W002"))
+    if conf.environment == "prod" and not conf.allowed_hosts:
+        problems.append(_message(Warning, "jira_app.W003"))
+    return problems
 
 
 def _is_fernet_key(key: str) -> bool:

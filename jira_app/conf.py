@@ -13,6 +13,13 @@ DEFAULT_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com"
 DEFAULT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 DEFAULT_FORGE_JWKS_URL = "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
 
+# The deployments the app knows: each is part of the app key, and only prod runs without development defaults.
+ENVIRONMENTS = ("dev", "test", "prod")
+# The domains of Jira Cloud's production sites, as atlassian-connect-express tells them apart (isProductionHost
+# in lib/internal/utils.js, https://bitbucket.org/atlassian/atlassian-connect-express/src/master/lib/internal/utils.js).
+# Atlassian's own staging sites (*.jira-dev.com) are left out: no customer installs from there.
+ATLASSIAN_SITE_HOSTS = ("*.atlassian.net", "*.jira.com")
+
 
 class Settings:
     @property
@@ -52,8 +59,19 @@ class Settings:
         return int(getattr(settings, "ATLASSIAN_CONNECT_INSTALL_KEY_CACHE_SECONDS", 24 * 3600))
 
     @property
+    def is_dev_or_test(self) -> bool:
+        return self.environment in ("dev", "test")
+
+    @property
     def allowed_hosts(self) -> list[str]:
-        return list(getattr(settings, "ATLASSIAN_CONNECT_ALLOWED_HOSTS", []))
+        """Host patterns a tenant's baseUrl and displayUrl must match on install; empty: any host."""
+        default = [] if self.is_dev_or_test else list(ATLASSIAN_SITE_HOSTS)
+        return list(getattr(settings, "ATLASSIAN_CONNECT_ALLOWED_HOSTS", default))
+
+    @property
+    def allow_loopback_sites(self) -> bool:
+        """Whether a tenant site may be on a loopback address (over http too): fake_jira and development only."""
+        return bool(getattr(settings, "ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES", self.is_dev_or_test))
 
     @property
     def encryption_keys(self) -> list[str]:
@@ -73,8 +91,13 @@ class Settings:
 
     @property
     def host_request_timeout(self) -> float:
-        """Seconds for each outbound call to a tenant's REST API (connect and read each)."""
+        """Seconds for a whole outbound call to a tenant's REST API: connect, send, and read every byte."""
         return float(getattr(settings, "ATLASSIAN_CONNECT_HOST_REQUEST_TIMEOUT", 5.0))
+
+    @property
+    def host_response_max_bytes(self) -> int:
+        """The largest answer read from a tenant's REST API; more is an error, not a truncated answer."""
+        return int(getattr(settings, "ATLASSIAN_CONNECT_HOST_RESPONSE_MAX_BYTES", 4 * 1024 * 1024))
 
     @property
     def jwt_exempt_namespaces(self) -> list[str]:

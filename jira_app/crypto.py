@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.exceptions import ImproperlyConfigured
+from jwt.algorithms import HMACAlgorithm
+from jwt.exceptions import InvalidKeyError
 
 from jira_app.conf import conf
 
@@ -34,6 +36,18 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+def is_hmac_key(value: str) -> bool:
+    """Whether PyJWT will sign and verify HS256 with ``value``: it refuses PEM-, SSH- and JWK-shaped strings.
+
+    A sharedSecret it refuses would be stored and then fail every request of that tenant, so install refuses it.
+    """
+    try:
+        HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(value)
+    except InvalidKeyError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4)

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 _KID_PATTERN = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 MAX_KID_LENGTH = 256
 MAX_KEY_BYTES = 16 * 1024
+# Atlassian's install keys are 2048-bit RSA; NIST SP 800-131A allows nothing shorter for signatures.
+MIN_KEY_BITS = 2048
 # An unknown kid is remembered briefly, so a flood of forged installs cannot hammer the key service.
 _UNKNOWN_KID_SECONDS = 60
 _UNKNOWN = "unknown"
@@ -83,11 +85,16 @@ def _fetch(kid: str) -> str:
         )
     pem = response.text
     try:
-        tokens.load_public_key(pem)
+        key = tokens.load_public_key(pem)
     except ValueError as exc:
         logger.warning("install-key service sent something that is not a PEM RSA public key for %s", url)
         raise exceptions.InstallKeyServiceUnavailable(
             "the install-key service did not send a PEM RSA public key"
         ) from exc
+    if key.key_size < MIN_KEY_BITS:
+        logger.warning("install-key service sent a %d-bit RSA key for %s: refused", key.key_size, url)
+        raise exceptions.InstallKeyServiceUnavailable(
+            f"the install-key service sent an RSA key shorter than {MIN_KEY_BITS} bits"
+        )
     cache.set(_cache_key(kid), pem, conf.install_key_cache_seconds)
     return pem

@@ -8,16 +8,14 @@ every process sees only the new secret.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jira_app import bodies, exceptions, forge, forge_installations, signals
+from jira_app import bodies, crypto, exceptions, forge, forge_installations, hosts, signals
 from jira_app.conf import conf
 from jira_app.crypto import Secret
 from jira_app.models import AtlassianHost, LifecycleEvent
@@ -57,8 +55,8 @@ class LifecyclePayload:
             if not fields[name]:
                 raise exceptions.BadLifecyclePayload(f"the body has no '{name}'")
         for name in ("baseUrl", "displayUrl"):
-            if fields[name] and not _is_http_url(fields[name]):
-                raise exceptions.BadLifecyclePayload(f"'{name}' is not an absolute http(s) URL")
+            if fields[name]:
+                fields[name] = _site_url(fields[name], name).url
         if fields["key"] and fields["key"] != conf.app_key:
             raise exceptions.BadLifecyclePayload(f"the body is for app '{fields['key']}', not '{conf.app_key}'")
         event_type = _optional_string(data, "eventType")
@@ -72,11 +70,15 @@ class LifecyclePayload:
                 raise exceptions.BadLifecyclePayload("the body has no 'sharedSecret'")
             if len(secret.encode()) > MAX_SECRET_BYTES:
                 raise exceptions.BadLifecyclePayload(f"'sharedSecret' is longer than {MAX_SECRET_BYTES} bytes")
+            if not crypto.is_hmac_key(secret):
+                raise exceptions.BadLifecyclePayload(
+                    "'sharedSecret' is shaped like a public key or JWK, not an HS256 key"
+                )
         return cls(
             event_type=expected_event,
             client_key=fields["clientKey"],
-            base_url=fields["baseUrl"].rstrip("/"),
-            display_url=fields["displayUrl"].rstrip("/"),
+            base_url=fields["baseUrl"],
+            display_url=fields["displayUrl"],
             product_type=fields["productType"],
             description=fields["description"],
             oauth_client_id=fields["oauthClientId"],
@@ -97,9 +99,11 @@ def _optional_string(data: dict[str, Any], name: str) -> str:
     return value
 
 
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+def _site_url(value: str, name: str) -> hosts.SiteUrl:
+    try:
+        return hosts.parse(value, field=name)
+    except hosts.InvalidSiteUrl as exc:
+        raise exceptions.BadLifecyclePayload(str(exc)) from None
 
 
 def _require_issuer_is_client_key(token: VerifiedToken, payload: LifecyclePayload) -> None:
@@ -109,10 +113,12 @@ def _require_issuer_is_client_key(token: VerifiedToken, payload: LifecyclePayloa
 
 
 def _require_allowed_host(payload: LifecyclePayload) -> None:
-    patterns = conf.allowed_hosts
-    hostname = urlsplit(payload.base_url).hostname or ""
-    if patterns and not any(fnmatch.fnmatchcase(hostname, pattern) for pattern in patterns):
-        raise exceptions.HostNotAllowed(f"baseUrl host {hostname!r} is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS")
+    for name, url in (("baseUrl", payload.base_url), ("displayUrl", payload.display_url)):
+        if url:
+            try:
+                hosts.require_allowed(hosts.parse(url, field=name), field=name)
+            except hosts.InvalidSiteUrl as exc:
+                raise exceptions.HostNotAllowed(str(exc)) from None
 
 
 def _record(host: AtlassianHost, kind: LifecycleEvent.Kind, token: VerifiedToken, base_url: str) -> None:

@@ -6,12 +6,16 @@ production settings that ``manage.py check --deploy`` examines, and refuses to s
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from jira_app.conf import ATLASSIAN_SITE_HOSTS, ENVIRONMENTS
 
 django_stubs_ext.monkeypatch()
 
@@ -24,8 +28,24 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 
 # --- Which deployment this is ---------------------------------------------------------------------------
 # Part of the app key and name in the descriptor (jira_app.descriptor); "prod" enables production settings.
+# Read strictly: a deployment that says "production" or "staging" must not run on the development defaults.
 ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
+if ENVIRONMENT not in ENVIRONMENTS:
+    raise ImproperlyConfigured(
+        f"ENVIRONMENT={ENVIRONMENT!r} is not one of {', '.join(ENVIRONMENTS)}: set it to one of these exactly "
+        "(prod for any real deployment)."
+    )
 IS_PROD = ENVIRONMENT == "prod"
+
+
+def _int(name: str, default: int) -> int:
+    """An integer variable; anything else stops start-up with a message naming the variable."""
+    raw = env.str(name, default=str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number: set it to one, e.g. {default}.") from None
+
 
 # The Fernet key below is public (it is in this file); it exists so that a fresh clone runs without setup.
 # Production must set ATLASSIAN_CONNECT_ENCRYPTION_KEYS, and check jira_app.E006 refuses this key there.
@@ -52,14 +72,19 @@ ATLASSIAN_CONNECT_BASE_URL = env.str("ATLASSIAN_CONNECT_BASE_URL", default="http
 ATLASSIAN_CONNECT_INSTALL_KEYS_URL = env.str(
     "ATLASSIAN_CONNECT_INSTALL_KEYS_URL", default="https://connect-install-keys.atlassian.com"
 )
-# Host patterns (fnmatch, e.g. "*.atlassian.net") a tenant's baseUrl must match on install; empty: any host.
-ATLASSIAN_CONNECT_ALLOWED_HOSTS = env.list("ATLASSIAN_CONNECT_ALLOWED_HOSTS", default=[])
+# Host patterns (fnmatch) a tenant's baseUrl and displayUrl must match on install; empty: any host. Outside dev and
+# test the default is the domains of Jira Cloud sites (jira_app.conf.ATLASSIAN_SITE_HOSTS).
+ATLASSIAN_CONNECT_ALLOWED_HOSTS = env.list(
+    "ATLASSIAN_CONNECT_ALLOWED_HOSTS", default=list(ATLASSIAN_SITE_HOSTS) if IS_PROD else []
+)
+# Lets a tenant site live on a loopback address, over http too: for fake_jira and development, never production.
+ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES = env.bool("ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES", default=not IS_PROD)
 # Fernet keys for sharedSecret at rest: the first encrypts, every key decrypts (rotate by prepending).
 ATLASSIAN_CONNECT_ENCRYPTION_KEYS = env.list(
     "ATLASSIAN_CONNECT_ENCRYPTION_KEYS", **_required_in_prod([DEV_ENCRYPTION_KEY])
 )
 # Clock skew tolerated on exp/iat of incoming tokens, in seconds (Atlassian's Spring Boot framework: 30 s).
-ATLASSIAN_CONNECT_JWT_LEEWAY = env.int("ATLASSIAN_CONNECT_JWT_LEEWAY", default=30)
+ATLASSIAN_CONNECT_JWT_LEEWAY = _int("ATLASSIAN_CONNECT_JWT_LEEWAY", 30)
 # Atlassian's JavaScript bridge; all.js must come from the Connect CDN, never from xdm_e (protocol brief §7).
 ATLASSIAN_CONNECT_ALL_JS_URL = env.str(
     "ATLASSIAN_CONNECT_ALL_JS_URL", default="https://connect-cdn.atl-paas.net/all.js"
@@ -128,12 +153,33 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------
+_DATABASE_ENGINES = {"django.db.backends.sqlite3": None, "django.db.backends.postgresql": "psycopg"}
+
+
+def _database(url: str) -> dict[str, Any]:
+    """DATABASE_URL as Django's DATABASES entry; an unusable URL stops start-up with the fix."""
+    config: dict[str, Any] = env.db_url_config(url) if "://" in url else {}
+    engine = config.get("ENGINE")
+    if engine not in _DATABASE_ENGINES:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not a SQLite or PostgreSQL URL: set it to e.g. postgres://user:password@host:5432/name, "
+            "or leave it empty for the SQLite file in the project folder."
+        )
+    driver = _DATABASE_ENGINES[engine]
+    if driver is not None and importlib.util.find_spec(driver) is None:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL names PostgreSQL, but its driver ({driver}) is not installed: "
+            "pip install -e '.[postgres]' (or pip install 'psycopg[binary]')."
+        )
+    return config
+
+
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 # An empty DATABASE_URL counts as unset: the embedded SQLite file is the default.
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES = {"default": _database(DATABASE_URL)}
 # Persistent connections: a new connection per request costs more than the JWT check it serves.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = _int("CONN_MAX_AGE", 60)
 # A health check is a round trip before every request (PostgreSQL page loads: b/a 0.50 with it, 0.62 without,
 # benchmarks/README.md). Without it, a connection that died between requests fails one request, then is replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
@@ -180,7 +226,7 @@ if IS_PROD:
     # that header, because Django trusts it (docs/deploy.md).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)  # Marketplace: at least 1 year
+    SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 31_536_000)  # Marketplace: at least 1 year
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
@@ -191,7 +237,10 @@ if IS_PROD:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Escaping: a newline in a request path or a tenant's baseUrl must not start a forged line (jira_app.log).
+    "formatters": {
+        "plain": {"()": "jira_app.log.EscapingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

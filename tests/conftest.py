@@ -12,12 +12,35 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
 
+from tests import dependencies
 from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
 
 # fake_jira's fixtures (fake_jira, jira_site, fake_jira_server) for every test in the project.
 pytest_plugins = ["fake_jira.pytest_plugin"]
 
 _LOOPBACK_NAMES = {"localhost", "testserver"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "postgresql: needs PostgreSQL (row locks, several processes); deselected when the run uses SQLite"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """A SQLite run leaves the PostgreSQL-only tests to `nox -s tests_postgres`: deselected, not skipped."""
+    if dependencies.is_postgres_run():
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgresql")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
+def pytest_report_header(config):
+    if not dependencies.is_postgres_run():
+        return "database: SQLite; PostgreSQL-only tests are deselected (nox -s tests_postgres runs them)"
+    return "database: PostgreSQL"
 
 
 def _is_loopback(host: object) -> bool:

@@ -15,15 +15,12 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -37,18 +34,15 @@ from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
 from fake_jira.tokens import Forgery, QshTarget, TokenSpec, mint, new_shared_secret
 from fake_jira.transports import RequestsTransport
-from tests.mysite.processes import ROOT, environment
+from tests.dependencies import import_psycopg
+from tests.mysite.processes import ROOT, environment, free_port, wait_until_serving
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    urlsplit(DATABASE_URL).scheme not in ("postgres", "postgresql", "pgsql"),
-    reason="needs PostgreSQL (DATABASE_URL=postgres://...): two processes racing on one SQLite file would test "
-    "SQLite's file lock, not the tenant row lock; `nox -s tests_postgres` runs it",
-)
+# Two processes racing on one SQLite file would test SQLite's file lock, not the tenant row lock.
+pytestmark = pytest.mark.postgresql
 
 APP_BASE_URL = "https://jira-app.example.test"  # shared by both processes: the aud of every install
 DESCRIPTOR_PATH = "/jira/atlassian-connect.json"
-STARTUP_SECONDS = 60
 RACERS = 10
 
 
@@ -61,16 +55,10 @@ class Cluster:
     app_b: ConnectApp  # ... and through process B
 
     def query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        import psycopg  # here, not at the top: `nox -s tests` runs without the postgres extra, and skips this file
+        psycopg = import_psycopg()  # here, not at the top: `nox -s tests` runs without the postgres extra
 
         with psycopg.connect(self.database_url) as connection:
             return connection.execute(sql, params).fetchall()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _with_database(url: str, name: str) -> str:
@@ -80,7 +68,7 @@ def _with_database(url: str, name: str) -> str:
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A fresh database on DATABASE_URL's server, dropped at the end (FORCE: a stray connection cannot block it)."""
-    psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    psycopg = import_psycopg()
     name = f"jira_mp_{secrets.token_hex(6)}"
     with psycopg.connect(DATABASE_URL, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
@@ -112,20 +100,6 @@ def _process_env(database_url: str, keys_url: str, port: int) -> dict[str, str]:
     )
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn at {url} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url + DESCRIPTOR_PATH, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn at {url} did not serve within {STARTUP_SECONDS} s:\n{log.read_text()}")
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)  # gunicorn's graceful stop: the master stops its workers
@@ -141,7 +115,7 @@ def cluster(database_url, fake_server, tmp_path_factory) -> Iterator[Cluster]:
     """Processes A and B serving the app on one migrated database; stopped whatever the tests did."""
     logs = tmp_path_factory.mktemp("multiprocess")
     keys_url = fake_server.fake.keys_url
-    environments = {name: _process_env(database_url, keys_url, _free_port()) for name in ("a", "b")}
+    environments = {name: _process_env(database_url, keys_url, free_port()) for name in ("a", "b")}
     migrated = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
@@ -162,7 +136,7 @@ def cluster(database_url, fake_server, tmp_path_factory) -> Iterator[Cluster]:
                 )
         urls = {name: "http://" + env["GUNICORN_BIND"] for name, env in environments.items()}
         for name, process in processes.items():
-            _wait_until_serving(process, urls[name], logs / f"gunicorn-{name}.log")
+            wait_until_serving(process, urls[name] + DESCRIPTOR_PATH, logs / f"gunicorn-{name}.log")
         fake = fake_server.fake
         with requests.Session() as session_a, requests.Session() as session_b:
             yield Cluster(

@@ -76,6 +76,9 @@ MISCONFIGURATIONS = {
         {"jira_app.E006"},
     ),
     "environment with spaces": ({"ENVIRONMENT": "my env"}, {"jira_app.E007"}),
+    "environment staging": ({"ENVIRONMENT": "staging"}, {"jira_app.E007"}),
+    "environment production": ({"ENVIRONMENT": "production"}, {"jira_app.E007"}),
+    "environment Prod": ({"ENVIRONMENT": "Prod"}, {"jira_app.E007"}),
     "environment too long for an app key": ({"ENVIRONMENT": "x" * 60}, {"jira_app.E007"}),
     "negative leeway": ({"ATLASSIAN_CONNECT_JWT_LEEWAY": -1}, {"jira_app.E008"}),
     "leeway over five minutes": ({"ATLASSIAN_CONNECT_JWT_LEEWAY": 301}, {"jira_app.E008"}),
@@ -123,6 +126,27 @@ def test_http_base_url_is_only_a_deployment_warning(settings):
     assert deploy[0].hint == MESSAGES["jira_app.W001"][1]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "check_id"),
+    [
+        ({"ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES": True}, "jira_app.W002"),
+        ({"ATLASSIAN_CONNECT_ALLOWED_HOSTS": []}, "jira_app.W003"),
+    ],
+)
+def test_prod_that_lets_tenants_reach_more_than_atlassian_sites_is_a_deployment_warning(settings, overrides, check_id):
+    settings.ENVIRONMENT = "prod"
+    settings.ATLASSIAN_CONNECT_ENCRYPTION_KEYS = [OWN_KEY]
+    settings.ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES = False
+    settings.ATLASSIAN_CONNECT_ALLOWED_HOSTS = ["*.atlassian.net"]
+    assert jira_app_ids(deploy=True) == set()
+
+    apply(settings, overrides)
+
+    deploy = jira_app_messages(deploy=True)
+    assert [(m.id, m.hint) for m in deploy] == [(check_id, MESSAGES[check_id][1])]
+    assert isinstance(deploy[0], Warning)
+
+
 def test_https_base_url_passes_the_deployment_checks():
     assert jira_app_ids(deploy=True) == set()
 
@@ -158,7 +182,8 @@ def test_several_problems_are_reported_together(settings):
 
 
 def test_every_documented_id_is_produced_by_some_misconfiguration():
-    produced = set().union(*(expected for _, expected in MISCONFIGURATIONS.values())) | {"jira_app.W001"}
+    warnings = {"jira_app.W001", "jira_app.W002", "jira_app.W003"}  # each has a deployment test of its own
+    produced = set().union(*(expected for _, expected in MISCONFIGURATIONS.values())) | warnings
     assert produced == set(MESSAGES)
 
 

@@ -57,7 +57,7 @@ def test_trailing_slash_of_the_base_url_is_dropped(client, settings):
     ("environment", "key", "name"),
     [
         ("dev", "my-jira-test-app-dev", "my jira test dev"),
-        ("staging", "my-jira-test-app-staging", "my jira test staging"),
+        ("test", "my-jira-test-app-test", "my jira test test"),
         ("prod", "my-jira-test-app-prod", "my jira test"),
     ],
 )

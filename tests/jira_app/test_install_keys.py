@@ -208,6 +208,10 @@ BAD_ANSWERS = {
     "empty": lambda pem: {"body": ""},
     "truncated-pem": lambda pem: {"body": pem[: len(pem) // 2]},
     "ec-key": lambda pem: {"body": ec_pem()},
+    # Atlassian signs with 2048-bit RSA; a shorter key is within reach of a forger (NIST SP 800-131A: 2048 minimum).
+    "rsa-1024": lambda pem: {
+        "body": pem_of(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key())  # noqa: S505 (the point)
+    },
     "unknown-key-type": lambda pem: {"body": unknown_algorithm_pem()},
     # A valid key with padding the parser would ignore: only the size limit refuses it.
     "oversized": lambda pem: {"body": pem + "\n" * (install_keys.MAX_KEY_BYTES + 1)},

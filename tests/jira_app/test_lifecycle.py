@@ -177,3 +177,60 @@ def test_allowed_hosts_refuse_installs_from_elsewhere(jira, site, settings):
     assert response.status_code == 400
     assert response.json()["error"] == "host_not_allowed"
     assert not AtlassianHost.objects.filter(client_key=evil.client_key).exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("baseUrl", "http://127.0.0.1:19620\\@x.atlassian.net"),
+        ("baseUrl", "http://[::1"),
+        ("baseUrl", "https://acme.atlassian.net:99999"),
+        ("baseUrl", "https://admin:hunter2@acme.atlassian.net"),
+        ("baseUrl", "http://acme.atlassian.net"),
+        ("baseUrl", "https://169.254.169.254/latest/meta-data"),
+        ("displayUrl", "https://x.example;report-uri https://evil.example/csp"),
+        ("displayUrl", "https://x.example;report-uri/csp"),
+        ("displayUrl", "https://jira.acme.example\nforged"),
+    ],
+)
+def test_install_refuses_a_site_url_the_app_would_not_call(jira, site, settings, field, value):
+    settings.ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES = False
+
+    response = jira.installed(site, **{field: value})
+
+    assert response.status_code == 400
+    assert field in response.json()["message"]
+    assert not AtlassianHost.objects.filter(client_key=site.client_key).exists()
+
+
+def test_install_refuses_a_display_url_outside_the_allowed_hosts(jira, site, settings):
+    settings.ATLASSIAN_CONNECT_ALLOWED_HOSTS = ["*.atlassian.net"]
+
+    response = jira.installed(site, displayUrl="https://jira.acme.example")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "host_not_allowed"
+    assert "displayUrl" in response.json()["message"]
+
+
+def test_install_stores_the_site_url_as_parsed(jira, site):
+    assert jira.installed(site, baseUrl="https://ACME.atlassian.net/wiki/").status_code == 204
+    assert AtlassianHost.objects.get(client_key=site.client_key).base_url == "https://acme.atlassian.net/wiki"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 tenant@example",
+        '{"kty": "oct", "k": "c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm"}',
+    ],
+    ids=["pem", "ssh", "jwk"],
+)
+def test_install_refuses_a_shared_secret_that_cannot_sign_hs256(jira, site, secret):
+    response = jira.installed(site, sharedSecret=secret)
+
+    assert response.status_code == 400
+    assert "sharedSecret" in response.json()["message"]
+    assert secret not in response.content.decode()
+    assert not AtlassianHost.objects.filter(client_key=site.client_key).exists()

@@ -25,21 +25,13 @@ from jira_app.models import AtlassianHost, LifecycleEvent
 from jira_app.tokens import VerifiedToken
 from tests.signing import Site
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# SQLite lets one writer in at a time, so there is no row-level race to test there.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgresql]
 
 INSTALLED = LifecycleEvent.Kind.INSTALLED
 ROTATED = LifecycleEvent.Kind.SECRET_ROTATED
 REINSTALLED = LifecycleEvent.Kind.REINSTALLED
 TIMEOUT = 30  # seconds; only reached when something is broken
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            f"needs PostgreSQL, not {connection.vendor}: SQLite lets one writer in at a time, so there is no "
-            "row-level race to test (DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)"
-        )
 
 
 def install(site: Site, secret: str, account_id: str) -> AtlassianHost:

@@ -148,3 +148,54 @@ def test_an_odd_project_list_is_reported_not_a_crash(jira, installed_site, mocke
     response = jira.load_page(installed_site)
     assert response.status_code == 200
     assert "unexpected shape" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "stored", ["http://[::1", "https://acme.atlassian.net:99999", "http://127.0.0.1:19620\\@acme.atlassian.net"]
+)
+def test_hello_page_explains_a_stored_base_url_it_cannot_request(
+    jira, installed_site, mocked_requests, settings, stored
+):
+    # Stored before install checked URLs this strictly: the page says so instead of failing.
+    settings.ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES = False
+    AtlassianHost.objects.filter(client_key=installed_site.client_key).update(base_url=stored)
+
+    response = jira.load_page(installed_site)
+
+    assert response.status_code == 200
+    assert "stored baseUrl cannot be requested" in response.content.decode()
+    assert not [call for call in mocked_requests.calls if "/rest/" in call.request.url]
+
+
+@pytest.mark.parametrize(
+    "display_url",
+    [
+        "https://x.example;report-uri https://evil.example/csp",
+        "https://x.example;report-uri/csp",
+        "https://x.example frame-ancestors *",
+        "https://x.example\r\nSet-Cookie: a=b",
+        "javascript:alert(1)",
+    ],
+)
+def test_frame_ancestors_holds_only_origins_rebuilt_from_checked_urls(
+    jira, installed_site, mocked_requests, display_url
+):
+    AtlassianHost.objects.filter(client_key=installed_site.client_key).update(display_url=display_url)
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+
+    response = jira.load_page(installed_site)
+
+    assert response["Content-Security-Policy"] == "frame-ancestors https://acme.atlassian.net"
+
+
+def test_frame_ancestors_is_the_origin_of_a_url_with_a_path_and_port(jira, installed_site, mocked_requests):
+    AtlassianHost.objects.filter(client_key=installed_site.client_key).update(
+        display_url="https://Jira.Acme.example:8443/jira"
+    )
+    mocked_requests.get(project_search_url(installed_site), json=PROJECTS)
+
+    response = jira.load_page(installed_site)
+
+    assert response["Content-Security-Policy"] == (
+        "frame-ancestors https://acme.atlassian.net https://jira.acme.example:8443"
+    )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+import requests
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +42,43 @@ def prod_env(**overrides: str | None) -> dict[str, str]:
         **overrides,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+STARTUP_SECONDS = 60  # a deadline, not an estimate: on a loaded 2-core machine gunicorn has taken over 10 s
+_ATTEMPT_SECONDS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    *,
+    headers: dict[str, str] | None = None,
+    seconds: float = STARTUP_SECONDS,
+) -> None:
+    """Return once GET ``url`` gets an HTTP answer below 500; fail the test if ``process`` exits first or
+    ``seconds`` pass. A refused, reset or slow connection is a server still starting, so it is tried again."""
+    deadline = time.monotonic() + seconds
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server for {url} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            status = requests.get(url, headers=headers, timeout=_ATTEMPT_SECONDS, allow_redirects=False).status_code
+        except (requests.RequestException, OSError) as exc:  # timeouts and resets included
+            last = type(exc).__name__
+        else:
+            if status < 500:
+                return
+            last = f"HTTP {status}"
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {seconds:g} s (last: {last}):\n{log.read_text()}")
 
 
 def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

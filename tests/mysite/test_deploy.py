@@ -6,23 +6,13 @@ from __future__ import annotations
 import http.client
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-
-import pytest
 
 import mysite.settings as project_settings
-from tests.mysite.processes import ROOT, environment, manage, prod_env
+from tests.mysite.processes import ROOT, environment, free_port, manage, prod_env, wait_until_serving
 
 HOST = "jira-app.example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def gunicorn(port: int, env: dict[str, str], log) -> subprocess.Popen[bytes]:
@@ -42,19 +32,6 @@ def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], byte
         connection.close()
 
 
-def wait_until_listening(process: subprocess.Popen[bytes], port: int, log_path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"gunicorn did not listen within 60 s:\n{log_path.read_text()}")
-
-
 def test_prod_serves_the_admin_css_collected_by_collectstatic_under_gunicorn(tmp_path):
     env = prod_env(ALLOWED_HOSTS=HOST, STATIC_ROOT=str(tmp_path / "static"))
     collected = manage("collectstatic", "--noinput", env=env)
@@ -66,7 +43,7 @@ def test_prod_serves_the_admin_css_collected_by_collectstatic_under_gunicorn(tmp
     with log_path.open("wb") as log:
         process = gunicorn(port, env, log)
         try:
-            wait_until_listening(process, port, log_path)
+            wait_until_serving(process, f"http://127.0.0.1:{port}/admin/login/", log_path, headers={"Host": HOST})
             # Plain HTTP (no proxy header) is sent to https; through the proxy the login page renders.
             status, headers, _ = get(port, "/admin/login/")
             assert (status, headers["location"]) == (301, f"https://{HOST}/admin/login/")
@@ -100,3 +77,23 @@ def test_gunicorn_refuses_to_start_prod_with_the_development_encryption_key(tmp_
     assert returncode != 0
     assert "jira_app.E006" in output
     assert "Listening at" not in output
+
+
+def test_gunicorn_logs_a_newline_in_the_path_escaped(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    forged = "2026-11-30 12:00:00 forged line"
+    with log_path.open("wb") as log:
+        process = gunicorn(port, {}, log)
+        try:
+            wait_until_serving(process, f"http://127.0.0.1:{port}/jira/atlassian-connect.json", log_path)
+            status, _, _ = get(port, "/jira/nope%0A" + forged.replace(" ", "%20"), Host="localhost")
+            assert status == 404
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    output = log_path.read_text()
+
+    # One escaped line from gunicorn's access log, one from the app's own "Not Found" warning.
+    assert output.count("/jira/nope\\n" + forged) == 2, output
+    assert not [line for line in output.splitlines() if line.startswith(forged)]

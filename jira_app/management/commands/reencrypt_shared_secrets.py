@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from cryptography.fernet import InvalidToken
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from jira_app import crypto
@@ -19,10 +20,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         pks = list(AtlassianHost.objects.order_by("pk").values_list("pk", flat=True))
-        for pk in pks:
+        for done, pk in enumerate(pks):
             # One row lock at a time: a reinstall arriving meanwhile is neither blocked long nor overwritten.
             with transaction.atomic():
                 host = AtlassianHost.objects.select_for_update().get(pk=pk)
-                host.encrypted_shared_secret = crypto.reencrypt(host.encrypted_shared_secret)
+                try:
+                    host.encrypted_shared_secret = crypto.reencrypt(host.encrypted_shared_secret)
+                except InvalidToken:
+                    raise CommandError(
+                        f"The sharedSecret of client_key={host.client_key!r} cannot be decrypted with any key in "
+                        "ATLASSIAN_CONNECT_ENCRYPTION_KEYS: add the key it was encrypted with after the new first "
+                        f"key, then run this command again ({done} of {len(pks)} re-encrypted so far, kept)."
+                    ) from None
                 host.save(update_fields=["encrypted_shared_secret"])
         self.stdout.write(f"Re-encrypted {len(pks)} shared secrets with the first key.")
