@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -168,12 +169,18 @@ def group(samples: Iterable[tuple[list[Frame], int]]) -> Counter[str]:
     return counts
 
 
-def per_request(counts: Counter[str], *, requests: int, rate: float) -> dict[str, float]:
-    """Microseconds per request of each bucket: its samples over the sampling rate, over the requests served."""
-    if not requests:
+def per_request(counts: Counter[str], *, requests: int, worker_seconds: float) -> dict[str, float]:
+    """Microseconds per request of each bucket: its share of all samples (idle ones included) of the time the
+    workers were sampled (``worker_seconds``: the run's length times the workers), over the requests served.
+
+    Shares, not the nominal sampling rate: a py-spy that falls behind on a busy machine takes fewer samples
+    than asked, alike for every bucket.
+    """
+    total = sum(count for bucket, count in counts.items() if bucket != TORN)
+    if not requests or not total:
         return {}
     return {
-        bucket: round(count / rate / requests * 1e6, 1)
+        bucket: round(count / total * worker_seconds / requests * 1e6, 1)
         for bucket, count in counts.most_common()
         if bucket not in _LEFT_OUT
     }
@@ -206,7 +213,7 @@ def table(breakdown: dict[str, dict[str, Any]]) -> str:
 
 
 def summarise(
-    folded: Path, *, requests: int, cpu_us_per_request: float, rate: float, pids: set[int] | None
+    folded: Path, *, requests: int, cpu_us_per_request: float, worker_seconds: float, pids: set[int] | None
 ) -> dict[str, Any]:
     # A torn stack may hold bytes that are not text at all.
     with folded.open(encoding="utf-8", errors="replace") as lines:
@@ -217,7 +224,8 @@ def summarise(
         "samples": sum(count for bucket, count in counts.items() if bucket not in _LEFT_OUT),
         "idle_samples": counts.get(IDLE, 0),
         "torn_samples": counts.get(TORN, 0),
-        "us_per_request": per_request(counts, requests=requests, rate=rate),
+        "worker_seconds": round(worker_seconds, 3),
+        "us_per_request": per_request(counts, requests=requests, worker_seconds=worker_seconds),
     }
 
 
@@ -227,18 +235,24 @@ class Sampler:
     def __init__(self, executable: str, pid: int, output: Path, rate: int, *, gil: bool) -> None:
         self.output = output
         command = [executable, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--full-filenames"]
-        command += ["--rate", str(rate), "--format", "raw", "--output", str(output), *(["--gil"] if gil else [])]
+        # --idle: waiting samples too (the IDLE rule sets them apart), so that shares are of the whole run.
+        command += ["--rate", str(rate), "--format", "raw", "--output", str(output), "--idle"]
+        command += ["--gil"] if gil else []
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._started = time.monotonic()
+        self.seconds = 0.0  # how long it sampled: all its samples, idle ones included, fall in this time
 
     def stop(self) -> None:
         self._process.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        self.seconds = time.monotonic() - self._started
         out, _ = self._process.communicate(timeout=60)
         if not self.output.exists():
             raise RuntimeError(f"py-spy wrote no profile (exit {self._process.returncode}):\n{out[-2000:]}")
 
 
 def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    executable = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")  # the virtualenv's, whether or not its bin is on PATH
+    executable = str(beside) if beside.exists() else shutil.which("py-spy")
     if executable is None:
         raise SystemExit("py-spy is not installed: pip install -e '.[bench]' (or nox -s bench -- ... uses it)")
     client = run.choose_client(args)
@@ -255,6 +269,7 @@ def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                 pid = scenario.server.pid
                 if pid is None:
                     raise RuntimeError(f"the {scenario.server.name} server is not running")
+                workers = scenario.server.worker_pids()
                 sampler = Sampler(executable, pid, folded, args.rate, gil=args.gil)
                 try:
                     measured = run.measure(scenario, client, args.duration, args.connections, bench.workdir)
@@ -267,10 +282,10 @@ def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                         folded,
                         requests=measured.requests,
                         cpu_us_per_request=measured.worker_cpu_us,
-                        rate=args.rate,
-                        pids=set(scenario.server.worker_pids()),
+                        worker_seconds=sampler.seconds * len(workers),
+                        pids=set(workers),
                     ),
-                    "workers": scenario.server.worker_pids(),
+                    "workers": workers,
                 }
                 print(f"{name}: {measured.requests:,} requests, {breakdown[name]['samples']:,} samples", flush=True)
     finally:
@@ -280,14 +295,14 @@ def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def regroup(directory: Path) -> dict[str, dict[str, Any]]:
     document = json.loads((directory / "breakdown.json").read_text())
-    saved, rate = document["scenarios"], document["method"]["rate_hz"]
+    saved = document["scenarios"]
     return {
         name: {
             **summarise(
                 directory / f"{name}.folded",
                 requests=found["requests"],
                 cpu_us_per_request=found["worker_cpu_us_per_request"],
-                rate=rate,
+                worker_seconds=found["worker_seconds"],
                 pids=set(found["workers"]),
             ),
             "workers": found["workers"],

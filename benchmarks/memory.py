@@ -1,7 +1,7 @@
 """Memory of the app's workers under a long run: RSS after warm-up, then after every chunk of requests.
 
-The run sends a mix (page loads and webhooks from the installed tenants, context calls from every tenant of
-the large store in turn, so each is looked up and its secret decrypted once) in chunks, reading each
+The run sends a mix (page loads from the installed tenants, and context calls from every tenant of the large
+store in turn, so that each is looked up and its secret decrypted) in chunks, reading each
 worker's RSS from /proc after each. A bounded cache shows as growth that stops; a leak as growth that does not:
 hence the growth over the second half of the run beside the growth over all of it.
 """

@@ -126,8 +126,8 @@ class GunicornServer:
             try:
                 if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still importing Django on a busy machine
             time.sleep(0.1)
         self.__exit__(None, None, None)
         raise RuntimeError(f"gunicorn {self.name} did not serve within 60 s:\n{self.log_path.read_text()[-3000:]}")
