@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python benchmarks/breakdown.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import run
+from benchmarks import run, servers
 
 SCENARIOS = ["bare", "baseline", "page", "context", "webhook", "install"]
 IDLE = "idle"  # a worker waiting for a connection: not part of any request, left out of every total
@@ -102,7 +102,7 @@ BARRIER = Rule("", "django/core/handlers/exception.py", r"^inner$")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::\d+)?\)$")
 _PROCESS = re.compile(r"^process (?P<pid>\d+):")
 # Where module paths begin, in the order tried: installed packages, the project, the standard library.
-_PATH_ROOTS = [re.compile(r".*/(?:site|dist)-packages/"), re.compile(re.escape(str(run.servers.ROOT)) + "/")]
+_PATH_ROOTS = [re.compile(r".*/(?:site|dist)-packages/"), re.compile(re.escape(str(servers.ROOT)) + "/")]
 _PATH_ROOTS.append(re.compile(r".*/lib/python3\.\d+/"))
 
 
