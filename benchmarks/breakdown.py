@@ -68,7 +68,7 @@ class Rule:
 RULES = [
     Rule(IDLE, "gunicorn/workers/sync.py", r"^wait$"),
     Rule("connection handling", "gunicorn/http/unreader.py"),
-    Rule("connection handling", "gunicorn/util.py", r"^(write|write_nonblock|writelines|close|sendfile)$"),
+    Rule("connection handling", "gunicorn/util.py", r"^(write\w*|close\w*|sendfile)$"),
     Rule("connection handling", "socket.py"),
     Rule("access log", "gunicorn/glogging.py"),
     Rule("token read", "jira_app/authentication.py", r"^(token_from_request|_query_parameter)$"),

@@ -37,6 +37,7 @@ RATIOS = {
     "baseline_vs_bare": ("baseline", "bare"),
     "page_vs_baseline": ("page", "baseline"),
     "context_vs_baseline": ("context", "baseline"),
+    "webhook_vs_baseline": ("webhook", "baseline"),
     "tenants_100k_vs_10": ("page_100k", "page"),
 }
 
