@@ -113,6 +113,6 @@ def _install_wrk(session: nox.Session) -> None:
             session.run(*install, external=True, success_codes=[0, 100])
     if not shutil.which("wrk"):
         session.warn(
-            "wrk is NOT installed (and this session cannot install it: not root, or no apt-get). The Python client "
-            "takes its place, and it FLATTENS EVERY THROUGHPUT RATIO: install wrk (apt-get install wrk) for real ones."
+            "wrk is NOT installed, and this session could not install it (it runs apt-get only as root). The Python "
+            "client takes its place, and it FLATTENS EVERY THROUGHPUT RATIO: install wrk (apt-get install wrk)."
         )
