@@ -44,12 +44,13 @@ def run(
 
     def chunk(limit: int) -> loadgen.RunResult:
         nonlocal rate
-        # Enough fresh requests for the chunk at the last rate seen and half again, never more than needed.
-        count = min(limit, math.ceil(rate * chunk_seconds * 1.5))
+        # Whole seconds (wrk's unit), about as long as ``limit`` requests take at the last rate seen, and
+        # enough fresh requests for them and half again, so that none is sent twice.
+        seconds = max(1, round(min(chunk_seconds, limit / rate)))
+        count = math.ceil(rate * seconds * 1.5)
         path = workdir / "memory.requests"
         workload.write_requests(path, itertools.islice(requests, count))
-        seconds = min(chunk_seconds, count / rate)
-        result = client.run(server.url, path, max(seconds, 1.0), connections)
+        result = client.run(server.url, path, seconds, connections)
         rate = max(result.rate, 1.0)
         return result
 
