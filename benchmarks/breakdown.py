@@ -232,12 +232,11 @@ def summarise(
 class Sampler:
     """``py-spy record`` on a gunicorn master and its workers, from start until stop()."""
 
-    def __init__(self, executable: str, pid: int, output: Path, rate: int, *, gil: bool) -> None:
+    def __init__(self, executable: str, pid: int, output: Path, rate: int) -> None:
         self.output = output
         command = [executable, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--full-filenames"]
         # --idle: waiting samples too (the IDLE rule sets them apart), so that shares are of the whole run.
         command += ["--rate", str(rate), "--format", "raw", "--output", str(output), "--idle"]
-        command += ["--gil"] if gil else []
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._started = time.monotonic()
         self.seconds = 0.0  # how long it sampled: all its samples, idle ones included, fall in this time
@@ -270,7 +269,7 @@ def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                 if pid is None:
                     raise RuntimeError(f"the {scenario.server.name} server is not running")
                 workers = scenario.server.worker_pids()
-                sampler = Sampler(executable, pid, folded, args.rate, gil=args.gil)
+                sampler = Sampler(executable, pid, folded, args.rate)
                 try:
                     measured = run.measure(scenario, client, args.duration, args.connections, bench.workdir)
                 finally:
@@ -318,9 +317,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of sampled load per scenario")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before sampling starts")
     parser.add_argument("--rate", type=int, default=1000, help="py-spy samples per second and process")
-    parser.add_argument(
-        "--gil", action="store_true", help="sample only while a worker holds the GIL: Python's work, no socket I/O"
-    )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results") / "breakdown")
     parser.add_argument("--regroup", type=Path, metavar="DIR", help="print the table again from a past run's files")
     args = parser.parse_args(argv)
@@ -331,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         breakdown = regroup(args.regroup)
     else:
         breakdown = profile(args)
-        method = {"duration_s": args.duration, "rate_hz": args.rate, "gil_only": args.gil}
+        method = {"duration_s": args.duration, "rate_hz": args.rate}
         document = {"method": method, "scenarios": breakdown}
         (args.output / "breakdown.json").write_text(json.dumps(document, indent=2) + "\n")
     print(table(breakdown))
