@@ -63,6 +63,9 @@ def environ(request: workload.Request) -> dict[str, Any]:
         env["CONTENT_LENGTH"] = str(len(body))
     if request.authorization:
         env["HTTP_AUTHORIZATION"] = request.authorization
+    for header in request.headers:
+        name, _, value = header.partition(": ")
+        env["HTTP_" + name.upper().replace("-", "_")] = value
     return env
 
 
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per repetition and scenario")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tenants", type=int, default=10)
-    parser.add_argument("--profile", choices=["baseline", "page", "context", "install"])
+    parser.add_argument("--profile", choices=["baseline", "page", "context", "webhook", "install"])
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="jira-inprocess-") as workdir:
@@ -143,6 +146,7 @@ def measure(args: argparse.Namespace, database_url: str) -> None:
             "baseline": workload.descriptor_requests,
             "page": lambda: workload.page_loads(tenants),
             "context": lambda: workload.context_calls(tenants),
+            "webhook": lambda: workload.webhook_deliveries(tenants),
             "install": lambda: workload.reinstalls(fake, installers),
         }
         if args.profile:

@@ -28,6 +28,13 @@ from urllib.parse import urlsplit
 from benchmarks.workload import read_requests
 
 LUA_SCRIPT = Path(__file__).with_name("requests.lua")
+PYTHON_CLIENT_WARNING = """
+************************************************************************************************************
+*  wrk is not in use: the Python client sends the requests. It shares the two cores with the servers and    *
+*  costs far more per request than wrk, so it FLATTENS EVERY THROUGHPUT RATIO (each scenario pays the same  *
+*  client cost). Compare the worker CPU figures, or install wrk (apt-get install wrk) and run again.         *
+************************************************************************************************************
+"""
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,8 @@ class Wrk:
 
     def run(self, url: str, request_file: Path, seconds: float, connections: int) -> RunResult:
         threads = min(self.threads, connections)
-        command = [self.executable, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s"]
+        # wrk takes whole seconds only.
+        command = [self.executable, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s"]
         command += ["--timeout", "10s", "-s", str(LUA_SCRIPT), url, "--", str(request_file), str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 60)
         summary = next((line for line in done.stdout.splitlines() if line.startswith("{")), None)
@@ -99,9 +107,7 @@ def _send_loop(
     started = time.time()
     while time.time() < stop_at:
         request = requests[sent % len(requests)]
-        headers = {"Authorization": request.authorization} if request.authorization else {}
-        if request.body:
-            headers["Content-Type"] = "application/json"
+        headers = request.header_items()
         connection = http.client.HTTPConnection(host, port, timeout=10)
         try:
             connection.request(request.method, request.target, body=request.body or None, headers=headers)

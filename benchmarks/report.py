@@ -15,9 +15,49 @@ from typing import Any
 
 from benchmarks import servers
 
-# The issue's targets: a verified page load at 0.6 of the baseline (aim 0.75), and a tenant lookup that does
-# not slow down as tenants are added (100,000 against 10 at 0.9 or better).
-TARGETS = {"page_vs_baseline": 0.6, "page_vs_baseline_aim": 0.75, "tenants_100k_vs_10": 0.9}
+# Against bare Django: a verified page load at 0.55 or better, a context call at 0.65, a webhook delivery at
+# 0.45. Against the descriptor: a page load at 0.6 (aim 0.75). A tenant lookup that does not slow down as
+# tenants are added: 100,000 against 10 at 0.9 or better.
+TARGETS = {
+    "page_vs_bare": 0.55,
+    "context_vs_bare": 0.65,
+    "webhook_vs_bare": 0.45,
+    "page_vs_baseline": 0.6,
+    "page_vs_baseline_aim": 0.75,
+    "tenants_100k_vs_10": 0.9,
+}
+# ratio name -> (numerator scenario, denominator scenario). A ratio is the share of the denominator's
+# throughput the numerator keeps (by worker CPU: the denominator's CPU per request over the numerator's).
+# "page_vs_ace_cluster" (hello page against atlassian-connect-express under node cluster x2) joins these only in
+# a run where ACE ran beside the app; no run writes it otherwise.
+RATIOS = {
+    "page_vs_bare": ("page", "bare"),
+    "context_vs_bare": ("context", "bare"),
+    "webhook_vs_bare": ("webhook", "bare"),
+    "baseline_vs_bare": ("baseline", "bare"),
+    "page_vs_baseline": ("page", "baseline"),
+    "context_vs_baseline": ("context", "baseline"),
+    "webhook_vs_baseline": ("webhook", "baseline"),
+    "tenants_100k_vs_10": ("page_100k", "page"),
+}
+
+
+def ratios(throughput: dict[str, float]) -> dict[str, float]:
+    """Every ratio of RATIOS whose two scenarios ran (and the denominator served anything)."""
+    return {
+        name: round(throughput[top] / throughput[bottom], 3)
+        for name, (top, bottom) in RATIOS.items()
+        if top in throughput and throughput.get(bottom)
+    }
+
+
+def cpu_ratios(cpu_per_request: dict[str, float]) -> dict[str, float]:
+    """The ratios from the workers' CPU per request: the denominator's cost over the numerator's."""
+    return {
+        name: round(cpu_per_request[bottom] / cpu_per_request[top], 3)
+        for name, (top, bottom) in RATIOS.items()
+        if bottom in cpu_per_request and cpu_per_request.get(top)
+    }
 
 
 @dataclass(frozen=True)
@@ -64,43 +104,45 @@ def _median_or_none(values: list[float | None]) -> float | None:
     return round(statistics.median(present), 3) if present else None
 
 
+# latest.json's "figures": each scenario's median throughput, by scenario.
+FIGURES = {
+    "bare": "0_bare_rps",
+    "baseline": "a_baseline_rps",
+    "page": "b_page_rps",
+    "context": "c_context_rps",
+    "page_100k": "d100k_page_rps",
+    "install": "e_installs_per_s",
+    "webhook": "f_deliveries_per_s",
+}
+
+
 @dataclass(frozen=True)
 class Results:
     machine: dict[str, Any]
     method: dict[str, Any]
     scenarios: list[ScenarioResult]
+    memory: dict[str, Any] | None = None
+    memory_refused: int = 0  # non-2xx and socket errors of the memory run
 
     def document(self) -> dict[str, Any]:
-        # In the order of their keys (a to e), whatever order they ran in.
+        # In the order of their keys (0, then a to f), whatever order they ran in.
         scenarios = {s.name: s.as_dict() for s in sorted(self.scenarios, key=lambda s: s.key)}
         median = {name: scenario["median"] for name, scenario in scenarios.items()}
-        figures = {
-            "a_baseline_rps": median["baseline"],
-            "b_page_rps": median["page"],
-            "c_context_rps": median["context"],
-            "d10_page_rps": median["page"],  # the same scenario as b: page loads against the 10-tenant store
-            "d100k_page_rps": median["page_100k"],
-            "e_installs_per_s": median["install"],
-        }
+        figures = {figure: median[name] for name, figure in FIGURES.items() if name in median}
+        if "page" in median:
+            figures["d10_page_rps"] = median["page"]  # the same scenario as b: page loads, 10-tenant store
         cpu = {name: scenario["worker_cpu_us_per_request"] for name, scenario in scenarios.items()}
         return {
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": self.machine,
             "method": self.method,
             "figures": figures,
-            "ratios": {
-                "page_vs_baseline": round(median["page"] / median["baseline"], 3),
-                "context_vs_baseline": round(median["context"] / median["baseline"], 3),
-                "tenants_100k_vs_10": round(median["page_100k"] / median["page"], 3),
-            },
+            "ratios": ratios(median),
             # The same ratios from the workers' CPU per request: independent of the load generator's own cost.
-            "cpu_ratios": {
-                "page_vs_baseline": round(cpu["baseline"] / cpu["page"], 3),
-                "context_vs_baseline": round(cpu["baseline"] / cpu["context"], 3),
-                "tenants_100k_vs_10": round(cpu["page"] / cpu["page_100k"], 3),
-            },
+            "cpu_ratios": cpu_ratios(cpu),
             "targets": TARGETS,
-            "non_2xx": sum(s["non_2xx"] for s in scenarios.values()),
+            "memory": self.memory,
+            "non_2xx": sum(s["non_2xx"] for s in scenarios.values()) + self.memory_refused,
             "socket_errors": sum(s["socket_errors"] for s in scenarios.values()),
             "scenarios": scenarios,
         }
@@ -175,21 +217,36 @@ def table(document: dict[str, Any]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
-    ratios, cpu, targets = document["ratios"], document["cpu_ratios"], document["targets"]
-    checks = [
-        ("page_vs_baseline (b/a)", "page_vs_baseline", targets["page_vs_baseline"]),
-        ("context_vs_baseline (c/a)", "context_vs_baseline", None),
-        ("tenants_100k_vs_10 (d100k/d10)", "tenants_100k_vs_10", targets["tenants_100k_vs_10"]),
-    ]
-    lines.append("")
-    for label, name, target in checks:
-        verdict = "" if target is None else (" ok" if ratios[name] >= target else " BELOW TARGET") + f" (>= {target})"
-        lines.append(f"{label}: {ratios[name]:.3f}{verdict}; by worker CPU {cpu[name]:.3f}")
+    lines += ["", *ratio_lines(document)]
+    memory = document.get("memory")
+    if memory:
+        lines.append("")
+        lines.append(f"memory: RSS per worker, {memory['tenants']:,} tenants in the store")
+        for worker in memory["workers"]:
+            lines.append(
+                f"  worker {worker['pid']}: {worker['rss_warm_mib']:.1f} MiB after warm-up, "
+                f"{worker['rss_final_mib']:.1f} MiB after {memory['requests']:,} requests "
+                f"(growth {worker['growth_mib']:+.2f} MiB, {worker['growth_second_half_mib']:+.2f} in the second half)"
+            )
     machine_info = document["machine"]
+    lines.append("")
     lines.append(f"non-2xx: {document['non_2xx']}, socket errors: {document['socket_errors']}")
     lines.append(f"{machine_info['cpu_model']}, {machine_info['cores']} cores; {machine_info['database']}")
     lines.append(f"load generator: {machine_info['load_generator']}")
     return "\n".join(lines)
+
+
+def ratio_lines(document: dict[str, Any]) -> list[str]:
+    found, cpu, targets = document["ratios"], document["cpu_ratios"], document["targets"]
+    lines = []
+    for name, (top, bottom) in RATIOS.items():
+        if name not in found:
+            continue
+        target = targets.get(name)
+        verdict = "" if target is None else (" ok" if found[name] >= target else " BELOW TARGET") + f" (>= {target})"
+        by_cpu = f"; by worker CPU {cpu[name]:.3f}" if name in cpu else ""
+        lines.append(f"{name} ({top}/{bottom}): {found[name]:.3f}{verdict}{by_cpu}")
+    return lines
 
 
 def chart(document: dict[str, Any], path: Path) -> None:
@@ -201,8 +258,9 @@ def chart(document: dict[str, Any], path: Path) -> None:
     scenarios = document["scenarios"]
     names = list(scenarios)
     medians = [scenarios[name]["median"] for name in names]
-    figure, axes = plt.subplots(figsize=(10, 5.2), dpi=110)
-    bars = axes.bar(range(len(names)), medians, color=["#8993a4", "#0052cc", "#2684ff", "#4c9aff", "#36b37e"])
+    figure, axes = plt.subplots(figsize=(11, 5.4), dpi=110)
+    palette = ["#5e6c84", "#8993a4", "#0052cc", "#2684ff", "#4c9aff", "#00875a", "#36b37e", "#6554c0"]
+    bars = axes.bar(range(len(names)), medians, color=[palette[i % len(palette)] for i in range(len(names))])
     for index, name in enumerate(names):
         rounds = scenarios[name]["rounds"]
         axes.scatter([index] * len(rounds), rounds, color="black", s=10, zorder=3)
@@ -214,10 +272,11 @@ def chart(document: dict[str, Any], path: Path) -> None:
     )
     axes.set_ylabel("median throughput (dots: rounds)")
     ratios, machine_info = document["ratios"], document["machine"]
+    shown = ["page_vs_bare", "context_vs_bare", "webhook_vs_bare", "page_vs_baseline", "tenants_100k_vs_10"]
     axes.set_title(
-        f"b/a {ratios['page_vs_baseline']:.2f}   c/a {ratios['context_vs_baseline']:.2f}   "
-        f"d100k/d10 {ratios['tenants_100k_vs_10']:.2f}   non-2xx {document['non_2xx']}",
-        fontsize=10,
+        "   ".join(f"{name} {ratios[name]:.2f}" for name in shown if name in ratios)
+        + f"   non-2xx {document['non_2xx']}",
+        fontsize=9,
     )
     figure.suptitle(
         f"{machine_info['cpu_model']}, {machine_info['cores']} cores; {machine_info['database'].split(' (')[0]}; "

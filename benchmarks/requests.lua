@@ -1,6 +1,7 @@
 -- wrk script: cycle through pre-signed requests read from a file, and count every non-2xx response.
 -- Usage: wrk -t THREADS ... -s requests.lua URL -- REQUEST_FILE THREADS
--- Each line of REQUEST_FILE is METHOD<TAB>TARGET<TAB>AUTHORIZATION<TAB>BODY (benchmarks/workload.py).
+-- Each line of REQUEST_FILE is METHOD<TAB>TARGET<TAB>AUTHORIZATION<TAB>HEADERS<TAB>BODY (benchmarks/workload.py),
+-- HEADERS being "Name: value" pairs separated by "|".
 -- Thread i takes lines i, i+THREADS, ...: every request in the file is sent once before any repeats
 -- (a file with fewer lines than threads: every thread takes them all).
 
@@ -20,9 +21,10 @@ function init(args)
   local number = 0
   for line in io.lines(path) do
     if number % count == id % count then
-      local method, target, authorization, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+      local method, target, authorization, extra, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
       local headers = {}
       if authorization ~= "" then headers["Authorization"] = authorization end
+      for name, value in extra:gmatch("([^|:]+): ([^|]*)") do headers[name] = value end
       if body == "" then
         body = nil
       else

@@ -1,11 +1,14 @@
 """``nox -s bench``: the app under gunicorn on loopback, driven by a load generator; see benchmarks/README.md.
 
-Scenarios (each a warm-up, then ROUNDS rounds of DURATION seconds, interleaved a b d c e, medians reported):
+Scenarios (each a warm-up, then ROUNDS rounds of DURATION seconds, interleaved 0 a b d c f e, medians reported):
+  0  bare           bare Django (benchmarks/bare): one view returning a short string, no middleware, same gunicorn
   a  baseline       GET of the public descriptor: the app's cheapest route, no token
   b  page           verified page loads (fresh HS256 token in ``jwt``, qsh bound), 10 tenants in the store
   c  context        context-token API calls (``Authorization: JWT``, qsh ``context-qsh``), same 10 tenants
   d  page_100k      b again on a second server whose store holds 100,000 tenants (d10 is b)
   e  install        signed installs (RS256, key cached after the first fetch), each rotating a secret
+  f  webhook        verified webhook deliveries, each with its own X-Atlassian-Webhook-Identifier (stored once)
+Then the memory run: RSS of the large server's workers after warm-up and after --memory-requests more.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,9 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import loadgen, report, servers, workload
+from benchmarks import memory as memory_run
 from fake_jira.server import ThreadedServer
+from fake_jira.simulator import FakeJira
 from fake_jira.transports import RequestsTransport
 
 APP_BASE_URL = "https://jira-app.bench.test"  # the descriptor's baseUrl on both servers: the aud of installs
@@ -37,6 +42,7 @@ INSTALLER_SITES = 10
 TOKEN_MARGIN = 1.5
 FIRST_GUESS_RATE = 5000.0
 MAX_REQUESTS_PER_FILE = 300_000
+MEMORY_WARMUP_REQUESTS = 3000
 
 
 @dataclass
@@ -45,7 +51,7 @@ class Scenario:
     name: str
     label: str
     unit: str
-    server: servers.AppServer
+    server: servers.GunicornServer
     requests: Callable[[], Iterator[workload.Request]]
     fresh_tokens: bool = True
     rounds: list[report.Round] = field(default_factory=list)
@@ -58,17 +64,144 @@ class Scenario:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per round and scenario")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per scenario")
-    parser.add_argument("--tenants", type=int, default=100_000, help="tenants in the large store (d)")
+    parser.add_argument("--tenants", type=int, default=100_000, help="tenants in the large store (d, memory)")
+    parser.add_argument(
+        "--memory-requests",
+        type=int,
+        default=100_000,
+        help="requests of the memory run after its warm-up (0: no memory run)",
+    )
+    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results"))
+    return parser.parse_args(argv)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options benchmarks.run shares with benchmarks.breakdown."""
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per server")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (Python client: processes)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results"))
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs, request files)")
-    return parser.parse_args(argv)
+
+
+@dataclass
+class Bench:
+    """The servers of a run and the tenants installed on them."""
+
+    workdir: Path
+    database: str
+    fake: FakeJira
+    bare: servers.BareServer
+    small: servers.AppServer
+    tenants: list[workload.Tenant]
+    installers: list[workload.Tenant]
+    large: servers.AppServer | None = None
+    large_tenants: list[workload.Tenant] = field(default_factory=list)
+    seeded: list[workload.SeededTenant] = field(default_factory=list)
+
+    def scenarios(self, tenants_in_large_store: int) -> list[Scenario]:
+        """In the order they run within a round: d right after b, the run it is compared with."""
+        tenants, large_tenants, fake, installers = self.tenants, self.large_tenants, self.fake, self.installers
+        found = [
+            Scenario("0", "bare", "bare Django, no middleware", "req/s", self.bare, workload.bare_requests, False),
+            Scenario("a", "baseline", "descriptor, no token", "req/s", self.small, workload.descriptor_requests, False),
+            Scenario(
+                "b",
+                "page",
+                f"page loads, {PAGE_TENANTS} tenants",
+                "req/s",
+                self.small,
+                lambda: workload.page_loads(tenants),
+            ),
+        ]
+        if self.large is not None:
+            found.append(
+                Scenario(
+                    "d",
+                    "page_100k",
+                    f"page loads, {tenants_in_large_store:,} tenants",
+                    "req/s",
+                    self.large,
+                    lambda: workload.page_loads(large_tenants),
+                )
+            )
+        found += [
+            Scenario(
+                "c", "context", "context-token API calls", "req/s", self.small, lambda: workload.context_calls(tenants)
+            ),
+            Scenario(
+                "f",
+                "webhook",
+                "webhook deliveries, de-duplicated",
+                "deliveries/s",
+                self.small,
+                lambda: workload.webhook_deliveries(tenants),
+            ),
+            Scenario(
+                "e",
+                "install",
+                "signed installs (rotations)",
+                "installs/s",
+                self.small,
+                lambda: workload.reinstalls(fake, installers),
+            ),
+        ]
+        return found
+
+
+@contextmanager
+def start(args: argparse.Namespace, *, large_tenants: int | None) -> Iterator[Bench]:
+    """Databases, fake_jira's HTTP server, bare Django and the app's servers, with their tenants installed.
+
+    ``large_tenants``: the size of the second, large store (None: no large store).
+    """
+    names = ["small", "large"] if large_tenants is not None else ["small"]
+    database_server = os.environ.get("DATABASE_URL", "")
+    with ExitStack() as stack:
+        if args.keep:
+            workdir = args.keep
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jira-bench-")))
+        urls = stack.enter_context(servers.databases(names, workdir, database_server))
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda url: servers.manage(url, "migrate", "--noinput", "-v0"), urls.values()))
+        fake_server = stack.enter_context(ThreadedServer())
+        fake = fake_server.fake
+
+        def app_server(name: str) -> servers.AppServer:
+            server = servers.AppServer(
+                name, urls[name], base_url=APP_BASE_URL, keys_url=fake.keys_url, workers=args.workers, log_dir=workdir
+            )
+            return stack.enter_context(server)
+
+        bare = stack.enter_context(servers.BareServer(workers=args.workers, log_dir=workdir))
+        small = app_server("small")
+        small_app = fake.connect_app(RequestsTransport(small.url), workload.DESCRIPTOR_PATH)
+        bench = Bench(
+            workdir=workdir,
+            database=report.describe_database(database_server),
+            fake=fake,
+            bare=bare,
+            small=small,
+            tenants=workload.install_tenants(fake, small_app, "small", PAGE_TENANTS),
+            installers=workload.install_tenants(fake, small_app, "installer", INSTALLER_SITES),
+        )
+        if large_tenants is not None:
+            bench.large = app_server("large")
+            large_app = fake.connect_app(RequestsTransport(bench.large.url), workload.DESCRIPTOR_PATH)
+            bench.large_tenants = workload.install_tenants(fake, large_app, "large", PAGE_TENANTS)
+            filler = max(0, large_tenants - PAGE_TENANTS)
+            print(f"seeding {filler:,} more tenants into the large store ...", flush=True)
+            secrets_file = workdir / "seeded.tsv"
+            servers.manage(urls["large"], "-m", "benchmarks.seed", str(filler), str(secrets_file))
+            installed = [workload.SeededTenant(t.site.client_key, t.secret) for t in bench.large_tenants]
+            bench.seeded = installed + workload.read_seeded(secrets_file)
+        yield bench
 
 
 def measure(
@@ -94,80 +227,53 @@ def measure(
     )
 
 
+def choose_client(args: argparse.Namespace) -> loadgen.LoadGenerator:
+    client = loadgen.choose(args.client, threads=args.threads)
+    if client.name != "wrk":
+        print(loadgen.PYTHON_CLIENT_WARNING, file=sys.stderr, flush=True)
+    return client
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    client = loadgen.choose(args.client, threads=args.threads)
-    database_server = os.environ.get("DATABASE_URL", "")
+    client = choose_client(args)
     started = time.monotonic()
+    memory = None
     with ExitStack() as stack:
         stack.callback(client.close)
-        if args.keep:
-            workdir = args.keep
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jira-bench-")))
-        urls = stack.enter_context(servers.databases(["small", "large"], workdir, database_server))
-        database = report.describe_database(database_server)
-        print(f"database: {database}; load generator: {client.describe()}", flush=True)
-        with ThreadPoolExecutor() as pool:
-            list(pool.map(lambda url: servers.manage(url, "migrate", "--noinput", "-v0"), urls.values()))
-        fake_server = stack.enter_context(ThreadedServer())
-        fake = fake_server.fake
-
-        def app_server(name: str) -> servers.AppServer:
-            server = servers.AppServer(
-                name, urls[name], base_url=APP_BASE_URL, keys_url=fake.keys_url, workers=args.workers, log_dir=workdir
-            )
-            return stack.enter_context(server)
-
-        small, large = app_server("small"), app_server("large")
-        small_app = fake.connect_app(RequestsTransport(small.url), workload.DESCRIPTOR_PATH)
-        large_app = fake.connect_app(RequestsTransport(large.url), workload.DESCRIPTOR_PATH)
-        tenants = workload.install_tenants(fake, small_app, "small", PAGE_TENANTS)
-        large_tenants = workload.install_tenants(fake, large_app, "large", PAGE_TENANTS)
-        installers = workload.install_tenants(fake, small_app, "installer", INSTALLER_SITES)
-        filler = max(0, args.tenants - PAGE_TENANTS)
-        print(f"seeding {filler:,} more tenants into the large store ...", flush=True)
-        servers.manage(urls["large"], "-m", "benchmarks.seed", str(filler))
-
-        # d runs right after b, the run it is compared with, so that the two see the machine alike.
-        scenarios = [
-            Scenario("a", "baseline", "descriptor, no token", "req/s", small, workload.descriptor_requests, False),
-            Scenario(
-                "b", "page", f"page loads, {PAGE_TENANTS} tenants", "req/s", small, lambda: workload.page_loads(tenants)
-            ),
-            Scenario(
-                "d",
-                "page_100k",
-                f"page loads, {args.tenants:,} tenants",
-                "req/s",
-                large,
-                lambda: workload.page_loads(large_tenants),
-            ),
-            Scenario(
-                "c", "context", "context-token API calls", "req/s", small, lambda: workload.context_calls(tenants)
-            ),
-            Scenario(
-                "e",
-                "install",
-                "signed installs (rotations)",
-                "installs/s",
-                small,
-                lambda: workload.reinstalls(fake, installers),
-            ),
-        ]
+        bench = stack.enter_context(start(args, large_tenants=args.tenants))
+        print(f"database: {bench.database}; load generator: {client.describe()}", flush=True)
+        scenarios = bench.scenarios(args.tenants)
         print(f"warm-up: {args.warmup:g} s per scenario", flush=True)
         for scenario in scenarios:
-            scenario.warmup = measure(scenario, client, args.warmup, args.connections, workdir)
+            scenario.warmup = measure(scenario, client, args.warmup, args.connections, bench.workdir)
         for number in range(1, args.rounds + 1):
             for scenario in scenarios:
-                scenario.rounds.append(measure(scenario, client, args.duration, args.connections, workdir))
+                scenario.rounds.append(measure(scenario, client, args.duration, args.connections, bench.workdir))
             print(
                 f"round {number}/{args.rounds}: " + ", ".join(f"{s.key} {s.rounds[-1].rate:,.0f}" for s in scenarios),
                 flush=True,
             )
+        memory_refused = 0
+        if args.memory_requests and bench.large is not None:
+            print(f"memory: {args.memory_requests:,} requests to the {args.tenants:,}-tenant store ...", flush=True)
+            # No webhooks: on SQLite each is a commit, and 100,000 requests would take the run's time in fsync.
+            mix = workload.interleave(
+                workload.page_loads(bench.large_tenants),
+                workload.seeded_context_calls(bench.large_tenants[0].app, bench.seeded),
+            )
+            checkpoints, memory_refused = memory_run.run(
+                bench.large,
+                mix,
+                client,
+                total=args.memory_requests,
+                warmup=MEMORY_WARMUP_REQUESTS,
+                connections=args.connections,
+                workdir=bench.workdir,
+            )
+            memory = memory_run.summary(checkpoints, args.tenants)
         results = report.Results(
-            machine=report.machine(database, client.describe(), args.workers),
+            machine=report.machine(bench.database, client.describe(), args.workers),
             method={
                 "rounds": args.rounds,
                 "duration_s": args.duration,
@@ -178,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_time_s": round(time.monotonic() - started, 1),
             },
             scenarios=[report.ScenarioResult(s.key, s.name, s.label, s.unit, s.rounds, s.warmup) for s in scenarios],
+            memory=memory,
+            memory_refused=memory_refused,
         )
     document = results.write(args.output)
     print(report.table(document))

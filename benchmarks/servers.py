@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -87,29 +88,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class AppServer:
-    """``gunicorn -c gunicorn.conf.py mysite.wsgi`` on loopback, as deployed: sync workers, access log on."""
+class GunicornServer:
+    """``gunicorn -c gunicorn.conf.py WSGI_MODULE`` on loopback, as deployed: sync workers, access log on.
+
+    Every server of a run, the app's and bare Django's, runs under the project's own gunicorn.conf.py, so they
+    differ only in the Django project they serve.
+    """
 
     def __init__(
-        self, name: str, database_url: str, *, base_url: str, keys_url: str, workers: int, log_dir: Path
+        self, name: str, wsgi: str, variables: dict[str, str], *, workers: int, log_dir: Path, ready_path: str
     ) -> None:
         self.name = name
+        self.wsgi = wsgi
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = ready_path
         self.log_path = log_dir / f"gunicorn-{name}.log"
         self._environment = app_environment(
-            {
-                "DATABASE_URL": database_url,
-                "ATLASSIAN_CONNECT_BASE_URL": base_url,
-                "ATLASSIAN_CONNECT_INSTALL_KEYS_URL": keys_url,
-                "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-                "WEB_CONCURRENCY": str(workers),
-            }
+            {**variables, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers)}
         )
         self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> AppServer:
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", "mysite.wsgi"]
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def __enter__(self) -> Self:
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", self.wsgi]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 command, cwd=ROOT, env=self._environment, stdout=log, stderr=subprocess.STDOUT
@@ -119,10 +124,10 @@ class AppServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"gunicorn {self.name} exited:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/jira/atlassian-connect.json", timeout=2).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still importing Django on a busy machine
             time.sleep(0.1)
         self.__exit__(None, None, None)
         raise RuntimeError(f"gunicorn {self.name} did not serve within 60 s:\n{self.log_path.read_text()[-3000:]}")
@@ -165,3 +170,48 @@ class AppServer:
                 continue
             total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
         return total / _CLOCK_TICKS
+
+    def worker_rss(self) -> dict[int, int]:
+        """Resident set size of each worker, in bytes, by pid."""
+        sizes = {}
+        for pid in self.worker_pids():
+            try:
+                sizes[pid] = rss_bytes(Path(f"/proc/{pid}/status").read_text())
+            except OSError:
+                continue
+        return sizes
+
+
+def rss_bytes(status: str) -> int:
+    """The ``VmRSS`` line of a /proc/PID/status text, in bytes (proc(5) gives it in kB, meaning KiB)."""
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                raise ValueError(f"unexpected unit in {line!r}")
+            return int(value) * 1024
+    raise ValueError("no VmRSS line: a kernel thread, or a process that has exited")
+
+
+class AppServer(GunicornServer):
+    """The app, ``mysite.wsgi``, on one tenant store."""
+
+    def __init__(
+        self, name: str, database_url: str, *, base_url: str, keys_url: str, workers: int, log_dir: Path
+    ) -> None:
+        variables = {
+            "DATABASE_URL": database_url,
+            "ATLASSIAN_CONNECT_BASE_URL": base_url,
+            "ATLASSIAN_CONNECT_INSTALL_KEYS_URL": keys_url,
+        }
+        super().__init__(
+            name, "mysite.wsgi", variables, workers=workers, log_dir=log_dir, ready_path="/jira/atlassian-connect.json"
+        )
+
+
+class BareServer(GunicornServer):
+    """Bare Django (benchmarks/bare): no middleware, no database, one view returning a short string."""
+
+    def __init__(self, *, workers: int, log_dir: Path) -> None:
+        variables = {"DJANGO_SETTINGS_MODULE": "benchmarks.bare.settings"}
+        super().__init__("bare", "benchmarks.bare.wsgi", variables, workers=workers, log_dir=log_dir, ready_path="/")

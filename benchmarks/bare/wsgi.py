@@ -1,0 +1,11 @@
+"""``gunicorn -c gunicorn.conf.py benchmarks.bare.wsgi``, with DJANGO_SETTINGS_MODULE=benchmarks.bare.settings."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bare.settings")
+
+application = get_wsgi_application()
