@@ -2,26 +2,27 @@
 lifecycle, read the event log.
 
 Used when the simulator runs as a separate process (``python -m fake_jira serve``) and a test or tool drives
-it over HTTP. Never Jira-shaped, and never shows a secret.
+it over HTTP. Never Jira-shaped, and never shows a secret. ``handle`` is what the server answers with: the
+control plane under the control URL, ``FakeJira.handle`` everywhere else.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from fake_jira import handlers, urls
 from fake_jira.descriptor import ConnectApp
-from fake_jira.exceptions import BadRequest, FakeJiraError, NotFound
+from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, NotFound
 from fake_jira.messages import Request, Response
+from fake_jira.simulator import FakeJira
+from fake_jira.sites import JiraSite
 from fake_jira.transports import RequestsTransport
-
-if TYPE_CHECKING:
-    from fake_jira.simulator import FakeJira
-    from fake_jira.sites import JiraSite
+from fake_jira.urls import Route
 
 
 def site_json(site: JiraSite) -> dict[str, Any]:
@@ -131,3 +132,29 @@ def list_events(fake: FakeJira, request: Request, params: Mapping[str, str]) -> 
             for event in fake.events
         ],
     )
+
+
+ControlHandler = Callable[[FakeJira, Request, Mapping[str, str]], Response]
+
+# Paths relative to the control URL.
+CONTROL_ROUTES: tuple[Route[ControlHandler], ...] = (
+    Route("POST", r"/reset", reset),
+    Route("GET", r"/sites", list_sites),
+    Route("POST", r"/sites", add_site),
+    Route("GET", r"/sites/(?P<name>[^/]+)", get_site),
+    Route("POST", r"/sites/(?P<name>[^/]+)/(?P<action>install|reinstall|uninstall)", lifecycle),
+    Route("GET", r"/events", list_events),
+)
+
+
+def handle(fake: FakeJira, request: Request) -> Response:
+    """Answer any request to a served simulator: its control plane, or else one of its Jira-shaped URLs."""
+    control_url = fake.urls.control_url
+    if control_url is None or urls.remainder(request.url, control_url) is None:
+        return fake.handle(request)
+    try:
+        control_path = request.path.removeprefix(urlsplit(control_url).path)
+        handler, params = urls.resolve(CONTROL_ROUTES, request.method, control_path)
+        return handler(fake, request, params)
+    except JiraApiError as error:
+        return handlers.error_response(error)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from fake_jira.exceptions import FakeJiraError
-
-if TYPE_CHECKING:
-    from fake_jira.transports import AppTransport
+from fake_jira.transports import AppTransport
 
 LIFECYCLE_EVENTS = ("installed", "uninstalled", "enabled", "disabled")
 # Without these two Jira would never send the sharedSecret, or never say the app was removed.

@@ -11,6 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
+from fake_jira import control
 from fake_jira.messages import Request
 from fake_jira.simulator import FakeJira
 from fake_jira.urls import UrlScheme
@@ -48,7 +49,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         # self.path is the raw request target, still percent-encoded: exactly what the app hashed.
         request = Request(self.command, self.server.url + self.path, dict(self.headers.items()), body)
-        response = self.server.fake.handle(request)
+        response = control.handle(self.server.fake, request)
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name.lower() not in ("content-length", "connection"):

@@ -14,18 +14,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from fake_jira import representations, tokens
+from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import FakeJiraError
+from fake_jira.keys import InstallKeyService
 from fake_jira.messages import Response, request_line
 from fake_jira.models import Direction, Event, Installation, Issue, Project, Site, User
 from fake_jira.tokens import CONTEXT_QSH, Forgery, QshTarget, TokenSpec
-
-if TYPE_CHECKING:
-    from fake_jira.descriptor import ConnectApp
-    from fake_jira.simulator import FakeJira
 
 # The Connect version Jira reports in the cv page parameter.
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
@@ -41,10 +39,25 @@ class WebhookDelivery:
     body: Mapping[str, Any]
 
 
+class SiteHost(Protocol):
+    """What a site needs of the simulator around it (FakeJira): the key service, its neighbours, the event log."""
+
+    @property
+    def keys(self) -> InstallKeyService: ...
+
+    @property
+    def events(self) -> list[Event]: ...
+
+    @property
+    def sites(self) -> list[JiraSite]: ...
+
+    def record(self, event: Event) -> None: ...
+
+
 class JiraSite:
     """One simulated Jira Cloud site, driving Connect apps; its state is ``state`` (models.Site)."""
 
-    def __init__(self, fake: FakeJira, state: Site) -> None:
+    def __init__(self, fake: SiteHost, state: Site) -> None:
         self._fake = fake
         self.state = state
         self._last_webhook: dict[str, tuple[WebhookDelivery, int]] = {}

@@ -25,8 +25,6 @@ from fake_jira.messages import Request, Response
 if TYPE_CHECKING:
     from django.test import Client
 
-    from fake_jira.simulator import FakeJira
-
 LOOPBACK = re.compile(r"https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -74,10 +72,20 @@ class RequestsTransport:
         return Response(response.status_code, dict(response.headers), response.content)
 
 
+class JiraHost(Protocol):
+    """What answers the app's outbound calls: the simulator (FakeJira), seen from here."""
+
+    def owns(self, url: str) -> bool: ...
+
+    def handle(self, request: Request) -> Response: ...
+
+    def describe_urls(self) -> str: ...
+
+
 class ResponsesRouter:
     """Answers in-process ``requests`` calls to ``fake``'s URLs; a context manager, like ``responses`` itself."""
 
-    def __init__(self, fake: FakeJira, *, passthrough: tuple[str | re.Pattern[str], ...] = (LOOPBACK,)) -> None:
+    def __init__(self, fake: JiraHost, *, passthrough: tuple[str | re.Pattern[str], ...] = (LOOPBACK,)) -> None:
         self.fake = fake
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         for method in _METHODS:
@@ -88,8 +96,7 @@ class ResponsesRouter:
     def _owned(self, request: requests.PreparedRequest) -> tuple[bool, str]:
         if self.fake.owns(str(request.url)):
             return True, ""
-        sites = ", ".join(site.base_url for site in self.fake.sites) or "none yet"
-        return False, f"not a fake_jira URL (install keys at {self.fake.keys_url}; sites: {sites})"
+        return False, f"not a fake_jira URL ({self.fake.describe_urls()})"
 
     def _answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
         body = request.body.encode() if isinstance(request.body, str) else request.body or b""
