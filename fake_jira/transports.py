@@ -68,8 +68,16 @@ class RequestsTransport:
             data=body or None,
             timeout=self.timeout,
             allow_redirects=False,
+            stream=True,
         )
-        return Response(response.status_code, dict(response.headers), response.content)
+        with response:
+            try:
+                content = response.content
+            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError):
+                # The app answered, then reset the connection: what a server refusing an oversized request
+                # (431, 413) does while the client still sends. Its status is the answer; the body is lost.
+                content = b""
+        return Response(response.status_code, dict(response.headers), content)
 
 
 class JiraHost(Protocol):

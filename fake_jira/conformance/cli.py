@@ -19,8 +19,14 @@ app with it first; for this project's app:
       --keys-port 8002 --context-path /jira/api/whoami
 
 Every route comes from the descriptor, except the context endpoint (--context-path). Nothing but the app
-and the check's own loopback server is contacted. Exit status: 0 when every case passes, 1 when one fails,
-2 when the check cannot start.
+and the check's own loopback server is contacted.
+
+Each case passes (✓), fails (✗: a forgery accepted, a tenant changed by one, a genuine request refused, a
+5xx), warns (⚠: refused, but with another 4xx than the conventional one) or leaves a hardening note (◇:
+stricter than the protocol requires, such as kid shapes). The last line, "N passed, M failed", counts
+failures only; the line before it counts warnings and hardening notes. --strict counts warnings as failures.
+
+Exit status: 0 when no case fails, 1 when one does, 2 when the check cannot start.
 """
 
 
@@ -43,12 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the app's endpoint for AP.context.getToken() tokens, relative to its baseUrl, e.g. /jira/api/whoami "
         "(default: its cases are skipped)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="count warnings (a refusal with an unconventional 4xx) as failures, as this project's CI does",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Check a running Connect app's conformance over HTTP (lifecycle, rotation, isolation, qsh, hostile cases)."""
     try:
-        report = run_conformance(args.descriptor_url, keys_port=args.keys_port, context_path=args.context_path)
+        report = run_conformance(
+            args.descriptor_url, keys_port=args.keys_port, context_path=args.context_path, strict=args.strict
+        )
     except FakeJiraError as error:
         print(f"check: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ one break does not cascade into every later case.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import re
@@ -50,12 +51,38 @@ class SetupError(Exception):
     """A case could not get the state it starts from (a genuine install was refused)."""
 
 
+class Verdict(enum.Enum):
+    """What a case's outcome means.
+
+    FAIL: a forgery or replay accepted, a tenant's state or secret changed by a forgery, a genuine request
+    refused, a 5xx, a secret in a response. WARN: refused, but not with the conventional status (any 4xx is a
+    refusal). HARDENING: the app is laxer than it could be, but the protocol does not require it (kid shapes).
+    """
+
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
+    FAIL = "fail"
+    WARN = "warn"
+    HARDENING = "hardening"
+
+
+def is_refusal(status: int) -> bool:
+    """Any 4xx refuses a request; which one is convention, and a different one only a warning."""
+    return 400 <= status < 500
+
+
 @dataclass(frozen=True)
 class CaseResult:
+    """A case's result: ``severity`` says what a result that did not pass counts as (FAIL, WARN or HARDENING)."""
+
     passed: bool
     expected: str
     got: str
     how_to_fix: str = ""
+    severity: Verdict = Verdict.FAIL
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.PASS if self.passed else self.severity
 
 
 @dataclass(frozen=True)
@@ -76,33 +103,64 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A case's result as the report counts it: with ``strict`` a warning is a failure."""
+
     name: str
     checks: str
     result: CaseResult
+    strict: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        verdict = self.result.verdict
+        return Verdict.FAIL if self.strict and verdict is Verdict.WARN else verdict
 
     def line(self) -> str:
-        result = self.result
-        if result.passed:
+        result, verdict = self.result, self.verdict
+        if verdict is Verdict.PASS:
             return f"✓ {self.name}: {self.checks} ({result.got})"
-        return f"✗ {self.name}: expected {result.expected}, got {result.got} — fix: {result.how_to_fix}"
+        found = f"expected {result.expected}, got {result.got}"
+        if verdict is Verdict.WARN:
+            return f"⚠ {self.name}: {found} — refused, but not with the conventional status; fix: {result.how_to_fix}"
+        if verdict is Verdict.HARDENING:
+            return f"◇ {self.name}: {found} — hardening beyond the protocol; consider: {result.how_to_fix}"
+        return f"✗ {self.name}: {found} — fix: {result.how_to_fix}"
 
 
 @dataclass
 class Report:
+    """Every outcome in order; ``failed`` counts fails only (and warnings under ``strict``)."""
+
     outcomes: list[Outcome] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    @property
-    def passed(self) -> int:
-        return sum(outcome.result.passed for outcome in self.outcomes)
-
-    @property
-    def failed(self) -> int:
-        return len(self.outcomes) - self.passed
+    def _named(self, verdict: Verdict) -> list[str]:
+        return [outcome.name for outcome in self.outcomes if outcome.verdict is verdict]
 
     @property
     def failures(self) -> list[str]:
-        return [outcome.name for outcome in self.outcomes if not outcome.result.passed]
+        return self._named(Verdict.FAIL)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._named(Verdict.WARN)
+
+    @property
+    def hardening(self) -> list[str]:
+        return self._named(Verdict.HARDENING)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def passed(self) -> int:
+        return len(self.outcomes) - self.failed
+
+    def notes(self) -> str:
+        """The line before the summary: what passed with a remark."""
+        warnings, hardening = len(self.warnings), len(self.hardening)
+        return f"{warnings} warning{'s' * (warnings != 1)}, {hardening} hardening note{'s' * (hardening != 1)}"
 
     def summary(self) -> str:
         return f"{self.passed} passed, {self.failed} failed"
@@ -292,15 +350,26 @@ class Conformance:
         return steps
 
     def expect(self, steps: Sequence[Step], how_to_fix: str) -> CaseResult:
-        """Send the steps in order; the first answer outside its statuses fails the case."""
+        """Send the steps in order; the first answer outside its statuses ends the case.
+
+        A step that should be refused (``REFUSED``) and gets another 4xx is only a warning, and the steps go on.
+        """
         seen: list[str] = []
+        unconventional: tuple[str, Statuses] | None = None
         for label, send, allowed in steps:
             response = send()
             if response is None:
                 continue
             seen.append(f"{label} {response.status}")
-            if response.status not in allowed:
-                return CaseResult(False, f"{label} {describe(allowed)}", ", ".join(seen), how_to_fix)
+            if response.status in allowed:
+                continue
+            if allowed == REFUSED and is_refusal(response.status):
+                unconventional = unconventional or (label, allowed)
+                continue
+            return CaseResult(False, f"{label} {describe(allowed)}", ", ".join(seen), how_to_fix)
+        if unconventional is not None:
+            label, allowed = unconventional
+            return CaseResult(False, f"{label} {describe(allowed)}", ", ".join(seen), how_to_fix, Verdict.WARN)
         expected = ", ".join(f"{label} {describe(allowed)}" for label, _, allowed in steps)
         return CaseResult(True, expected, ", ".join(seen))
 
@@ -312,17 +381,27 @@ class Conformance:
         *,
         attacker_secret: str | None = None,
         key_fetches_before: int | None = None,
+        beyond_protocol: bool = False,
     ) -> CaseResult:
-        """A hostile request's verdict: refused with ``allowed``, no key fetched (when ``key_fetches_before``
-        is given), and the victim unchanged."""
+        """A hostile request's verdict: refused (``allowed`` is the conventional status), no key fetched (when
+        ``key_fetches_before`` is given), and the victim unchanged.
+
+        Accepted, a 5xx or a changed victim is a failure, and any other 4xx a warning; ``beyond_protocol``
+        turns everything but a 5xx into a hardening note.
+        """
         expected, got = describe(allowed), str(response.status)
-        if response.status not in allowed:
-            return CaseResult(False, expected, got, how_to_fix)
+        severity = Verdict.HARDENING if beyond_protocol and response.status < 500 else Verdict.FAIL
+        if response.status not in allowed and not is_refusal(response.status):
+            return CaseResult(False, expected, got, how_to_fix, severity)
         if key_fetches_before is not None:
             fetched = self.key_fetches()[key_fetches_before:]
             if fetched:
                 return CaseResult(
-                    False, f"{expected} before any key fetch", f"{got} after fetching {fetched[0]!r}", how_to_fix
+                    False,
+                    f"{expected} before any key fetch",
+                    f"{got} after fetching {fetched[0]!r}",
+                    how_to_fix,
+                    severity,
                 )
         problem = self.victim_problem(attacker_secret)
         if problem:
@@ -332,6 +411,8 @@ class Conformance:
                 f"{got}, but {problem}",
                 "verify the token before reading the body or touching the stored tenant",
             )
+        if response.status not in allowed:
+            return CaseResult(False, expected, got, how_to_fix, Verdict.WARN)
         return CaseResult(True, expected, got)
 
     def victim_problem(self, attacker_secret: str | None) -> str | None:
@@ -341,7 +422,7 @@ class Conformance:
             return f"the victim's genuine page load then got {page.status}"
         if attacker_secret is not None:
             forged = self.page_request(self.victim, key=attacker_secret)
-            if forged.status != 401:
+            if not is_refusal(forged.status):
                 return f"a page token signed with the attacker's secret then got {forged.status}"
         if self.context_path is not None:
             base_url = json_field(self.context_call(self.victim), "baseUrl")

@@ -66,10 +66,16 @@ def _run_case(c: Conformance, case: Case) -> CaseResult:
 
 
 def run_conformance(
-    descriptor_url: str, *, keys_port: int = 0, context_path: str | None = None, out: TextIO | None = None
+    descriptor_url: str,
+    *,
+    keys_port: int = 0,
+    context_path: str | None = None,
+    strict: bool = False,
+    out: TextIO | None = None,
 ) -> Report:
-    """Put the app whose descriptor is at ``descriptor_url`` through every case, printing one line per case
-    and ``N passed, M failed`` last (to ``out``, standard output by default).
+    """Put the app whose descriptor is at ``descriptor_url`` through every case, printing one line per case,
+    then the warnings and hardening notes, and ``N passed, M failed`` last (to ``out``, standard output by
+    default). ``strict`` counts warnings as failures.
 
     The app must fetch install keys from ``http://127.0.0.1:<keys_port>/install-keys``, printed first.
     ``context_path`` (relative to the descriptor's baseUrl) is the endpoint AP.context.getToken() tokens call.
@@ -107,11 +113,12 @@ def run_conformance(
                     report.skipped.append(item.note)
                     print(f"- skipped {item.note}", file=out, flush=True)
                     continue
-                outcome = Outcome(item.name, item.checks, _run_case(c, item))
+                outcome = Outcome(item.name, item.checks, _run_case(c, item), strict=strict)
                 record(outcome)
                 if not outcome.result.passed:
                     c.forget_tenants()
     finally:
         server.stop()
+    print(report.notes(), file=out, flush=True)
     print(report.summary(), file=out, flush=True)
     return report

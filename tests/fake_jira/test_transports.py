@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
+import threading
+
 import pytest
 import requests
 
@@ -96,3 +101,45 @@ def test_django_client_transport_passes_the_raw_target_and_headers():
     assert client.call == ("POST", "/jira/installed?a=%2F", b"{}", "application/json", {"Authorization": "JWT x"})
     assert response == Response(201, {"Content-Type": "text/plain", "X-Answer": "42"}, b"made")
     assert response.headers["x-answer"] == "42"
+
+
+@pytest.fixture
+def refusing_server():
+    """A server that answers 431 at once and resets the connection while the client still sends, as Node does
+    for an oversized header."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                connection.recv(1024)
+                connection.sendall(b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n")
+                # Closing with unread data and no linger sends a reset instead of a FIN.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_a_status_survives_a_reset_after_it(refusing_server):
+    transport = RequestsTransport(refusing_server)
+
+    response = transport.send("GET", "/", headers={"Authorization": "JWT " + "a" * 100_000})
+
+    assert response.status == 431
+    assert response.body == b""
+
+
+def test_an_app_that_does_not_answer_still_raises():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+
+    with pytest.raises(requests.ConnectionError):
+        RequestsTransport(f"http://127.0.0.1:{port}").send("GET", "/", headers={})
