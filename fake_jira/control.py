@@ -9,7 +9,7 @@ control plane under the control URL, ``FakeJira.handle`` everywhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, NotFou
 from fake_jira.messages import Request, Response
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
-from fake_jira.transports import RequestsTransport
+from fake_jira.transports import ConnectTo, RequestsTransport, origin
 from fake_jira.urls import Route
 
 
@@ -85,30 +85,48 @@ def get_site(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Res
     return Response.from_json(200, site_json(_site(fake, params["name"])))
 
 
-def _connect(fake: FakeJira, descriptor_url: str) -> ConnectApp:
+def _connect(fake: FakeJira, descriptor_url: str, connect_to: Sequence[ConnectTo]) -> ConnectApp:
+    """The app, its descriptor fetched from ``descriptor_url``, reached at its baseUrl as Jira reaches it."""
     parts = urlsplit(descriptor_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest(f"descriptorUrl {descriptor_url!r} is not an absolute http(s) URL")
-    transport = RequestsTransport(f"{parts.scheme}://{parts.netloc}")
+
+    def reach(url: str) -> RequestsTransport:
+        return RequestsTransport(origin(url), connect_to=connect_to)
+
     try:
-        return fake.connect_app(transport, parts.path + (f"?{parts.query}" if parts.query else ""))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return fake.connect_app(reach(descriptor_url), target, reach=reach)
     except requests.RequestException as error:
         raise BadRequest(f"the descriptor at {descriptor_url} could not be fetched ({type(error).__name__})") from None
     except FakeJiraError as error:
         raise BadRequest(str(error)) from None
 
 
+def _connect_to(body: Mapping[str, Any]) -> list[ConnectTo]:
+    rules = body.get("connectTo", [])
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise BadRequest('"connectTo" must be a list of HOST1:PORT1:HOST2:PORT2 strings')
+    try:
+        return [ConnectTo.parse(rule) for rule in rules]
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+
+
 def lifecycle(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
-    """``POST /_fake/sites/<name>/<install|reinstall|uninstall>`` with ``{"descriptorUrl": "..."}``.
+    """``POST /_fake/sites/<name>/<install|reinstall|uninstall>`` with ``{"descriptorUrl": "..."}``, and
+    ``"connectTo": ["HOST1:PORT1:HOST2:PORT2"]`` for an app that listens elsewhere than its baseUrl.
 
     Answers 200 with the app's status, whatever it is: the simulator did its part.
     """
     site = _site(fake, params["name"])
     body = _json_object(request, "descriptorUrl", '{"descriptorUrl": "http://127.0.0.1:8000/atlassian-connect.json"}')
-    app = _connect(fake, body["descriptorUrl"])
+    app = _connect(fake, body["descriptorUrl"], _connect_to(body))
     try:
         actions = {"install": site.install, "reinstall": site.reinstall, "uninstall": site.uninstall}
         response = actions[params["action"]](app)
+    except requests.RequestException as error:
+        raise BadRequest(f"the app at its baseUrl {app.base_url} did not answer ({type(error).__name__})") from None
     except FakeJiraError as error:
         raise BadRequest(str(error)) from None
     return Response.from_json(

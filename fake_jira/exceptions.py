@@ -18,6 +18,10 @@ class DescriptorError(FakeJiraError):
         super().__init__(f"the descriptor at {descriptor_url} would not install:\n{lines}")
 
 
+class DescriptorUnavailable(DescriptorError):
+    """There is no descriptor to check at that URL: it answered another status than 200, or not JSON."""
+
+
 class JiraApiError(Exception):
     """A fault a Jira-shaped route answers with: ``status`` is the HTTP status Jira would send.
 

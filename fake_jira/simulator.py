@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from fake_jira import handlers, urls
 from fake_jira.descriptor import ConnectApp, check_descriptor
-from fake_jira.exceptions import DescriptorError, FakeJiraError, JiraApiError, MethodNotAllowed, NotFound
+from fake_jira.exceptions import (
+    DescriptorError,
+    DescriptorUnavailable,
+    FakeJiraError,
+    JiraApiError,
+    MethodNotAllowed,
+    NotFound,
+)
 from fake_jira.keys import InstallKeyService
 from fake_jira.messages import Request, Response, request_line
 from fake_jira.models import Direction, Event, Site
@@ -78,23 +86,34 @@ class FakeJira:
         sites = ", ".join(site.base_url for site in self.sites) or "none yet"
         return f"install keys at {self.keys_url}; sites: {sites}"
 
-    def connect_app(self, transport: AppTransport, descriptor_path: str = "/atlassian-connect.json") -> ConnectApp:
+    def connect_app(
+        self,
+        transport: AppTransport,
+        descriptor_path: str = "/atlassian-connect.json",
+        *,
+        reach: Callable[[str], AppTransport] | None = None,
+    ) -> ConnectApp:
         """Fetch the app's descriptor through ``transport`` and check it as an install would.
 
-        Raises DescriptorError, with one sentence per problem, when Jira would refuse it.
+        ``reach`` gives the transport to the descriptor's baseUrl, where Jira sends everything afterwards
+        (over HTTP); without it the app is reached through ``transport`` (in process, where no host matters).
+        Raises DescriptorUnavailable when there is no descriptor to read, DescriptorError, with one sentence
+        per problem, when Jira would refuse it.
         """
         response = transport.send("GET", descriptor_path, headers={"Accept": "application/json"})
         self.record(Event(Direction.TO_APP, None, "descriptor", request_line("GET", descriptor_path), response.status))
         if response.status != 200:
-            raise DescriptorError(descriptor_path, [f"GET {descriptor_path} answered HTTP {response.status}, not 200"])
+            raise DescriptorUnavailable(
+                descriptor_path, [f"GET {descriptor_path} answered HTTP {response.status}, not 200"]
+            )
         try:
             descriptor = response.json()
         except ValueError:
-            raise DescriptorError(descriptor_path, ["the descriptor is not JSON"]) from None
+            raise DescriptorUnavailable(descriptor_path, ["the descriptor is not JSON"]) from None
         problems = check_descriptor(descriptor)
         if problems:
             raise DescriptorError(descriptor_path, problems)
-        return ConnectApp(descriptor, transport)
+        return ConnectApp(descriptor, transport if reach is None else reach(str(descriptor["baseUrl"])))
 
     def handle(self, request: Request) -> Response:
         """Answer a request to one of the simulator's Jira-shaped URLs; 404 in Jira's error shape for any other."""

@@ -82,6 +82,14 @@ def cases(app: ConnectApp) -> list[Case | Skipped]:
             "accept qsh 'context-qsh' on the routes AP.context.getToken() calls",
         ),
         accepts(
+            "context endpoint anonymous",
+            "a context token without sub (a logged-out viewer) is accepted",
+            "context endpoint",
+            lambda c: c.context_call(c.victim, anonymous=True),
+            PAGE_OK,
+            "accept a token without sub: a public issue is seen by logged-out users, and Jira signs no user then",
+        ),
+        accepts(
             "context endpoint request-bound token",
             "a token bound to exactly this request is accepted",
             "context endpoint",

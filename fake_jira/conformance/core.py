@@ -96,9 +96,24 @@ class Case:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Cases that cannot run against this app (the descriptor lacks the route, or no context path was given)."""
+    """Cases that cannot run against this app: ``note`` names them and says why, ``enable`` what enables them
+    (an option of the check, or a change to the descriptor)."""
 
     note: str
+    enable: str = ""
+
+    def line(self) -> str:
+        return f"- skipped {self.note}" + (f" (enable: {self.enable})" if self.enable else "")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One area's cases: ``cases`` builds them for the app; ``skip`` says why they cannot run here (None when
+    they can). runner.GROUPS lists the groups in the order they run."""
+
+    name: str
+    cases: Callable[[ConnectApp], list[Case | Skipped]]
+    skip: Callable[[Conformance], Skipped | None] = lambda c: None
 
 
 @dataclass(frozen=True)
@@ -129,10 +144,12 @@ class Outcome:
 
 @dataclass
 class Report:
-    """Every outcome in order; ``failed`` counts fails only (and warnings under ``strict``)."""
+    """Every outcome in order; ``failed`` counts fails only (and warnings under ``strict``). ``remarks`` are
+    what the report must say besides the cases (a --connect-to that was used, the clean-up)."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
 
     def _named(self, verdict: Verdict) -> list[str]:
         return [outcome.name for outcome in self.outcomes if outcome.verdict is verdict]
@@ -239,9 +256,10 @@ class Conformance:
             headers["Authorization"] = f"JWT {token}"
         return self.app.transport.send(method, target, headers=headers, body=body)
 
-    def page(self, site: JiraSite, forgery: Forgery | None = None) -> Response:
-        """The page module loaded exactly as Jira's iframe loads it (or the named forgery of that)."""
-        return site.load_page(self.app, self.page_key, forgery=forgery)
+    def page(self, site: JiraSite, forgery: Forgery | None = None, *, anonymous: bool = False) -> Response:
+        """The page module loaded exactly as Jira's iframe loads it (or the named forgery of that);
+        ``anonymous`` for a logged-out viewer, with no ``sub`` in the token."""
+        return site.load_page(self.app, self.page_key, forgery=forgery, anonymous=anonymous)
 
     def page_request(
         self,
@@ -284,11 +302,17 @@ class Conformance:
         return self.webhook_module
 
     def context_call(
-        self, site: JiraSite, *, query: str = "", forgery: Forgery | None = None, qsh_bound: bool = False
+        self,
+        site: JiraSite,
+        *,
+        query: str = "",
+        forgery: Forgery | None = None,
+        qsh_bound: bool = False,
+        anonymous: bool = False,
     ) -> Response:
         """A call to the context endpoint with a context token, or a request-bound one (``qsh_bound``)."""
         url = self.context_target() + (f"?{query}" if query else "")
-        return site.call_app(self.app, "GET", url, forgery=forgery, qsh_bound=qsh_bound)
+        return site.call_app(self.app, "GET", url, forgery=forgery, qsh_bound=qsh_bound, anonymous=anonymous)
 
     def context_target(self) -> str:
         if self.context_path is None:

@@ -251,7 +251,10 @@ def _callback_cases(app: ConnectApp) -> list[Case | Skipped]:
         ),
     ]
     if not app.lifecycle_url("disabled"):
-        return [*cases, Skipped("hostile disabled: the descriptor declares no lifecycle.disabled")]
+        return [
+            *cases,
+            Skipped("hostile disabled: the descriptor declares no lifecycle.disabled", "declare lifecycle.disabled"),
+        ]
     return [
         *cases,
         Case(

@@ -67,7 +67,12 @@ def cases(app: ConnectApp) -> list[Case | Skipped]:
             Case("enabled again", "an enabled tenant works again", enabled),
         ]
     else:
-        cases.append(Skipped("disabled, enabled again: the descriptor declares no lifecycle.enabled/disabled"))
+        cases.append(
+            Skipped(
+                "disabled, enabled again: the descriptor declares no lifecycle.enabled/disabled",
+                "declare lifecycle.enabled and lifecycle.disabled in the descriptor",
+            )
+        )
     return [
         *cases,
         Case("uninstalled", "an uninstalled tenant gets 401 everywhere", uninstalled),

@@ -45,6 +45,14 @@ def _awkward_page(query: str) -> Sender:
 def cases(app: ConnectApp) -> list[Case | Skipped]:
     return [
         accepts("page load", "Jira's page load is answered", "page", lambda c: c.page(c.victim), PAGE_OK, QSH_FIX),
+        accepts(
+            "page anonymous",
+            "Jira's page load for a logged-out viewer (a token without sub) is answered",
+            "page",
+            lambda c: c.page(c.victim, anonymous=True),
+            PAGE_OK,
+            "accept a token without sub: a public issue is seen by logged-out users, and Jira signs no user then",
+        ),
         *(
             accepts(
                 f"qsh {label}",

@@ -4,13 +4,15 @@ import contextlib
 import socket
 import struct
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from fake_jira.exceptions import FakeJiraError
 from fake_jira.messages import Response
 from fake_jira.simulator import FakeJira
-from fake_jira.transports import DjangoClientTransport, RequestsTransport, ResponsesRouter
+from fake_jira.transports import ConnectTo, DjangoClientTransport, RequestsTransport, ResponsesRouter
 from tests.fake_jira.toy_app import app_token, served_over_http
 
 
@@ -143,3 +145,52 @@ def test_an_app_that_does_not_answer_still_raises():
 
     with pytest.raises(requests.ConnectionError):
         RequestsTransport(f"http://127.0.0.1:{port}").send("GET", "/", headers={})
+
+
+@pytest.mark.parametrize(
+    ("rule", "url", "address"),
+    [
+        ("app.example.com:443:127.0.0.1:3000", "https://app.example.com/jira/x", "127.0.0.1:3000"),
+        ("app.example.com:443:127.0.0.1:3000", "http://app.example.com/x", None),
+        ("app.example.com:443:127.0.0.1:3000", "https://other.example.com/x", None),
+        (":8000:127.0.0.1:", "http://localhost:8000/", "127.0.0.1:8000"),
+        ("app.test::[::1]:9000", "http://app.test:81/", "[::1]:9000"),
+    ],
+)
+def test_connect_to_applies_as_curls_does(rule, url, address):
+    assert ConnectTo.parse(rule).address(url) == address
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:3000", "a:b:c:d", "host:80::", ""])
+def test_connect_to_must_be_four_parts_with_somewhere_to_go(text):
+    with pytest.raises(FakeJiraError, match="is not HOST1:PORT1:HOST2:PORT2"):
+        ConnectTo.parse(text)
+
+
+def test_connect_to_moves_the_connection_and_keeps_the_request():
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"{self.headers['Host']} {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        rule = ConnectTo.parse(f"app.example.com:80:127.0.0.1:{server.server_address[1]}")
+        transport = RequestsTransport("http://app.example.com", connect_to=[rule])
+
+        response = transport.send("GET", "/jira/page?a=1&jwt=x", headers={})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert response.status == 200
+    assert response.text == "app.example.com /jira/page?a=1&jwt=x"
