@@ -172,7 +172,7 @@ def handle(fake: FakeJira, request: Request) -> Response:
         return fake.handle(request)
     try:
         control_path = request.path.removeprefix(urlsplit(control_url).path)
-        handler, params = urls.resolve(CONTROL_ROUTES, request.method, control_path)
-        return handler(fake, request, params)
+        route, params = urls.resolve(CONTROL_ROUTES, request.method, control_path)
+        return route.handler(fake, request, params)
     except JiraApiError as error:
         return handlers.error_response(error)

@@ -144,6 +144,12 @@ class ConnectApp:
         """The request target (path and query) for a descriptor URL relative to baseUrl."""
         return self.base_path + url
 
+    @property
+    def scopes(self) -> list[str]:
+        """The descriptor's ``scopes``, as declared ([] when it declares none)."""
+        scopes = self.descriptor.get("scopes", [])
+        return [str(scope) for scope in scopes] if isinstance(scopes, list) else []
+
     def lifecycle_url(self, event: str) -> str | None:
         url = self.descriptor.get("lifecycle", {}).get(event)
         return str(url) if url else None

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from fake_jira import handlers, urls
+from fake_jira import handlers, scopes, urls
 from fake_jira.descriptor import ConnectApp, check_descriptor
 from fake_jira.exceptions import (
     DescriptorError,
@@ -141,8 +141,9 @@ class FakeJira:
         detail = ""
         try:
             installation = handlers.authenticate(site.state, request)
-            handler, params = urls.resolve(REST_ROUTES, request.method, path)
-            response = handler(handlers.AppCall(site.state, installation, request, params))
+            route, params = urls.resolve(REST_ROUTES, request.method, path)
+            scopes.require(route.scope, installation.scopes, installation.app_key)
+            response = route.handler(handlers.AppCall(site.state, installation, request, params))
         except JiraApiError as error:
             response, detail = handlers.error_response(error), str(error)
         self.record(Event(Direction.FROM_APP, site.name, "REST", request.summary(), response.status, detail))

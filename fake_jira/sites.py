@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from fake_jira import representations, tokens
+from fake_jira import representations, scopes, tokens
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import FakeJiraError
 from fake_jira.keys import InstallKeyService
@@ -131,7 +131,9 @@ class JiraSite:
         url = self._lifecycle_url(app, "installed")
         response = self._send(app, "installed", "POST", url, user=user, forgery=forgery, body=body, signed_install=True)
         if response.ok and forgery is None:
-            self.state.record_installed(app.key, app.name, body["sharedSecret"], body["oauthClientId"])
+            self.state.record_installed(
+                app.key, app.name, body["sharedSecret"], body["oauthClientId"], scopes.granted(app.scopes)
+            )
         return response
 
     def reinstall(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> Response:

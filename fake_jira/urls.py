@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+from urllib.parse import unquote
 
 from fake_jira import handlers
 from fake_jira.exceptions import MethodNotAllowed, NotFound
@@ -65,9 +66,12 @@ def remainder(url: str, prefix: str) -> str | None:
 
 @dataclass(frozen=True)
 class Route(Generic[H]):
+    """``method`` on paths matching ``pattern``; ``scope`` is the Connect scope a REST call needs (None: none)."""
+
     method: str
     pattern: str
     handler: H
+    scope: str | None = None
 
     def match(self, path: str) -> dict[str, str] | None:
         found = re.fullmatch(self.pattern, path)
@@ -76,23 +80,37 @@ class Route(Generic[H]):
 
 RestHandler = Callable[[handlers.AppCall], Response]
 
-# Paths relative to the site's baseUrl.
+_PROPERTIES = r"/rest/atlassian-connect/1/addons/(?P<app_key>[^/]+)/properties"
+
+# Paths relative to the site's baseUrl, each with the scope Jira requires of a Connect app for it.
 REST_ROUTES: tuple[Route[RestHandler], ...] = (
-    Route("GET", r"/rest/api/3/myself", handlers.myself),
-    Route("GET", r"/rest/api/3/project/search", handlers.search_projects),
-    Route("GET", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.get_issue),
+    Route("GET", r"/rest/api/3/myself", handlers.myself, "READ"),
+    Route("GET", r"/rest/api/3/user", handlers.get_user, "READ"),
+    Route("GET", r"/rest/api/3/users/search", handlers.search_users, "READ"),
+    Route("GET", r"/rest/api/3/project/search", handlers.search_projects, "READ"),
+    Route("GET", r"/rest/api/3/project/(?P<id_or_key>[^/]+)", handlers.get_project, "READ"),
+    Route("POST", r"/rest/api/3/issue", handlers.create_issue, "WRITE"),
+    Route("GET", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.get_issue, "READ"),
+    Route("PUT", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.edit_issue, "WRITE"),
+    Route("GET", r"/rest/api/3/search/jql", handlers.search_issues, "READ"),
+    Route("POST", r"/rest/api/3/search/jql", handlers.search_issues, "READ"),
+    # An app's own properties need no scope.
+    Route("GET", _PROPERTIES, handlers.list_properties),
+    Route("GET", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.get_property),
+    Route("PUT", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.put_property),
+    Route("DELETE", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.delete_property),
 )
 
 
-def resolve(routes: Sequence[Route[H]], method: str, path: str) -> tuple[H, dict[str, str]]:
-    """The handler for ``method`` on ``path`` and its path parameters; NotFound or MethodNotAllowed else."""
+def resolve(routes: Sequence[Route[H]], method: str, path: str) -> tuple[Route[H], dict[str, str]]:
+    """The route for ``method`` on ``path`` and its path parameters; NotFound or MethodNotAllowed else."""
     allowed = []
     for route in routes:
         params = route.match(path)
         if params is None:
             continue
         if route.method == method:
-            return route.handler, params
+            return route, {name: unquote(value) for name, value in params.items()}
         allowed.append(route.method)
     if allowed:
         raise MethodNotAllowed(f"{method} is not allowed on {path}: use {' or '.join(allowed)}")

@@ -150,12 +150,13 @@ def _check_base_url(app: ConnectApp, descriptor_url: str) -> None:
 
 
 def _check_key_service(c: Conformance) -> None:
-    """A genuine install refused without a single key fetch: the app is not configured with the check's
-    install-key service (or cannot reach it)."""
+    """A genuine install refused as unauthenticated (401) or for want of a key service (5xx) without a
+    single key fetch: the app is not configured with the check's install-key service. Any other answer is the
+    app's own, and the cases judge it."""
     before = len(c.key_fetches())
     site = c.fake.add_site(c.site_name("setup"))
     response = site.install(c.app)
-    if not response.ok and len(c.key_fetches()) == before:
+    if (response.status == 401 or response.status >= 500) and len(c.key_fetches()) == before:
         keys_url = c.fake.keys_url
         raise CheckCannotStart(
             f"the app did not fetch its key from {keys_url}: "
