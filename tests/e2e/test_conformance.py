@@ -514,7 +514,7 @@ def check_command(descriptor_url: str, keys_port: int, *options: str) -> subproc
 
 
 def test_python_m_fake_jira_check_passes_against_this_app(descriptor_url, keys_port):
-    finished = check_command(descriptor_url, keys_port, "--context-path", CONTEXT_PATH)
+    finished = check_command(descriptor_url, keys_port, "--context-path", CONTEXT_PATH, "--strict")
 
     lines = finished.stdout.decode().splitlines()
     assert finished.returncode == 0, "\n".join([*lines, finished.stderr.decode()])
