@@ -17,18 +17,19 @@ import enum
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fake_jira import tokens
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import FakeJiraError
-from fake_jira.messages import Request, Response
+from fake_jira.messages import Request, Response, request_line
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import CONNECT_VERSION, JiraSite
 from fake_jira.tokens import Forgery, QshTarget, TokenSpec
+from fake_jira.transports import AppTransport
 from fake_jira.urls import UrlScheme
 
 Statuses = tuple[int, ...]
@@ -204,12 +205,37 @@ class WatchedFakeJira(FakeJira):
 Step = tuple[str, Callable[[], Response | None], Statuses]
 
 
+class SecretWatch:
+    """The app's transport, watched: any response that holds a tenant's sharedSecret (current or rotated
+    away), whatever its status, is a leak."""
+
+    def __init__(self, transport: AppTransport, fake: FakeJira, app_key: str) -> None:
+        self.transport = transport
+        self.fake = fake
+        self.app_key = app_key
+        self.leaks: list[str] = []
+
+    def _secrets(self) -> Iterator[str]:
+        for site in self.fake.sites:
+            installation = site.state.installation(self.app_key)
+            if installation is not None:
+                yield installation.shared_secret
+                yield from installation.previous_secrets
+
+    def send(self, method: str, target: str, *, headers: Mapping[str, str], body: bytes = b"") -> Response:
+        response = self.transport.send(method, target, headers=headers, body=body)
+        if response.body and any(secret.encode() in response.body for secret in self._secrets()):
+            self.leaks.append(request_line(method, target))
+        return response
+
+
 class Conformance:
     """What a case works with: the simulator, the app under test, and the sites it is installed on."""
 
     def __init__(self, fake: WatchedFakeJira, app: ConnectApp, page_key: str, *, context_path: str | None) -> None:
         self.fake = fake
-        self.app = app
+        self.watch = SecretWatch(app.transport, fake, app.key)
+        self.app = replace(app, transport=self.watch)
         self.page_key = page_key
         self.context_path = context_path
         self.webhook_module = first_webhook(app)

@@ -177,13 +177,22 @@ def _descriptor_case(app: ConnectApp) -> tuple[str | None, CaseResult]:
 
 
 def _run_case(c: Conformance, case: Case) -> CaseResult:
+    leaks = len(c.watch.leaks)
     try:
-        return case.run(c)
+        result = case.run(c)
     except SetupError as error:
         return CaseResult(False, "a genuine install to start from", str(error), "make the 'install' case pass first")
     except requests.RequestException as error:
         how_to_fix = "answer every request, whatever it holds: look at the app's log"
         return CaseResult(False, "an HTTP answer", f"no answer ({type(error).__name__})", how_to_fix)
+    if len(c.watch.leaks) > leaks:
+        return CaseResult(
+            False,
+            "no sharedSecret in any response",
+            f"a tenant's sharedSecret in the response to {c.watch.leaks[leaks]}",
+            "never put a stored tenant, or a request body that held its secret, into a response (error pages too)",
+        )
+    return result
 
 
 def _clean_up(fake: WatchedFakeJira, app: ConnectApp) -> str:

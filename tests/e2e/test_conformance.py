@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, quote
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from django.http import JsonResponse
 
 from fake_jira.__main__ import main
 from fake_jira.conformance import Report, run_conformance
@@ -313,6 +314,18 @@ def webhook_handler_crashes(monkeypatch, settings):
     monkeypatch.setattr(webhooks, "record_delivery", record_delivery)
 
 
+def secret_in_a_response(monkeypatch, settings):
+    """The context endpoint reports the tenant it speaks for, secret and all."""
+
+    def with_secret(data, *args, **kwargs):
+        host = AtlassianHost.objects.filter(client_key=data.get("clientKey")).first()
+        if host is not None:
+            data = {**data, "sharedSecret": host.shared_secret.reveal()}
+        return JsonResponse(data, *args, **kwargs)
+
+    monkeypatch.setattr(views, "JsonResponse", with_secret)
+
+
 def context_endpoint_refuses_request_bound_tokens(monkeypatch, settings):
     real = tokens.verify_host_token
 
@@ -440,6 +453,7 @@ BREAKAGES = {
     ],
     context_tokens_without_qsh_accepted: ["context endpoint context token without qsh"],
     token_length_not_capped: ["webhook 100 kB token", "hostile install 100 kB token"],
+    secret_in_a_response: ["context endpoint context token", "context endpoint anonymous"],
 }  # fmt: skip
 
 
