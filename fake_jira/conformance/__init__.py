@@ -7,22 +7,55 @@ except the optional context-token endpoint (``context_path``), which no descript
 
 One module per area of the protocol: ``lifecycle``, ``pages``, ``webhooks``, ``context`` and ``installs``
 (hostile callbacks), each with a ``cases(app)`` function; ``core`` holds what they share (the case type, the
-verdicts, the state a case drives), ``runner`` runs them in order and ``cli`` is the command line.
+verdicts, the state a case drives), ``runner`` runs them in order and ``cli`` is the command line. A new
+area (Forge, say) is one more such module and a ``Group`` in ``runner.GROUPS``, with a ``skip`` that names
+what enables it when it cannot run.
 """
 
 from __future__ import annotations
 
 from fake_jira.conformance.cli import add_arguments, run
-from fake_jira.conformance.core import Case, CaseResult, Conformance, Outcome, Report, Skipped
-from fake_jira.conformance.runner import build_cases, run_conformance
+from fake_jira.conformance.core import (
+    BAD_BODY,
+    CALLBACK_OK,
+    DELIVERED,
+    PAGE_OK,
+    REFUSED,
+    TOO_LARGE,
+    Case,
+    CaseResult,
+    Conformance,
+    Group,
+    Outcome,
+    Report,
+    SetupError,
+    Skipped,
+    Statuses,
+    Step,
+    Verdict,
+)
+from fake_jira.conformance.runner import GROUPS, CheckCannotStart, build_cases, run_conformance
 
 __all__ = [
+    "BAD_BODY",
+    "CALLBACK_OK",
+    "DELIVERED",
+    "GROUPS",
+    "PAGE_OK",
+    "REFUSED",
+    "TOO_LARGE",
     "Case",
     "CaseResult",
+    "CheckCannotStart",
     "Conformance",
+    "Group",
     "Outcome",
     "Report",
+    "SetupError",
     "Skipped",
+    "Statuses",
+    "Step",
+    "Verdict",
     "add_arguments",
     "build_cases",
     "run",

@@ -160,7 +160,8 @@ def _check_key_service(c: Conformance) -> None:
         keys_url = c.fake.keys_url
         raise CheckCannotStart(
             f"the app did not fetch its key from {keys_url}: "
-            f"start it with ATLASSIAN_CONNECT_INSTALL_KEYS_URL={keys_url}"
+            f"start it with ATLASSIAN_CONNECT_INSTALL_KEYS_URL={keys_url} "
+            "(atlassian-connect-express reads CONNECT_KEYS_CDN_URL)"
         )
 
 

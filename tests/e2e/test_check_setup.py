@@ -114,7 +114,8 @@ def test_an_app_that_never_fetches_its_key_from_the_check(capsys, descriptor_url
     assert status == 2
     assert err == (
         f"check: the app did not fetch its key from {keys_url}: "
-        f"start it with ATLASSIAN_CONNECT_INSTALL_KEYS_URL={keys_url}\n"
+        f"start it with ATLASSIAN_CONNECT_INSTALL_KEYS_URL={keys_url} "
+        "(atlassian-connect-express reads CONNECT_KEYS_CDN_URL)\n"
     )
     assert out[:2] == [f"install-key service: {keys_url}", "✓ descriptor: served, and Jira would install it (200)"]
     assert len(out) == 2
