@@ -88,6 +88,8 @@ def _lifecycle_command(action: str, summary: str) -> Callable[[argparse.Namespac
                 f"no fake_jira at {args.server} ({type(error).__name__}): start 'python -m fake_jira serve'"
             ) from None
         print(f"{action} on {args.site} ({result['site']['baseUrl']}): the app answered HTTP {result['appStatus']}")
+        if args.connect_to:
+            print(f"connect-to: {', '.join(args.connect_to)} (connections moved, requests unchanged)")
         return 0 if 200 <= result["appStatus"] < 300 else 1
 
     run.__doc__ = summary

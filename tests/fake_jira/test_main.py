@@ -132,3 +132,21 @@ def test_serve_says_when_its_port_is_taken(capsys):
     assert capsys.readouterr().err == (
         f"serve: cannot listen on 127.0.0.1:{port} (Address already in use): pick another --port\n"
     )
+
+
+def test_a_lifecycle_command_through_connect_to_says_so(fake_jira_server, capsys):
+    toy = ToyApp(keys_url=fake_jira_server.fake.keys_url)
+    with served_over_http(toy) as url:
+        port = url.rsplit(":", 1)[1]
+        # The app's baseUrl names a host nothing resolves; the connection goes to where it listens.
+        toy.descriptor = {**toy.descriptor, "baseUrl": "http://toy.test/toy"}
+        toy_options = ["--connect-to", f"toy.test:80:127.0.0.1:{port}", "--server", fake_jira_server.url]
+
+        assert main(["install", f"{url}{DESCRIPTOR_PATH}", *toy_options, "--site", "hooli"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"install on hooli ({fake_jira_server.url}/sites/hooli): the app answered HTTP 204",
+        f"connect-to: toy.test:80:127.0.0.1:{port} (connections moved, requests unchanged)",
+    ]
+    assert fake_jira_server.fake.site("hooli").state.installation("toy-connect-app").installed
