@@ -70,7 +70,8 @@ class ConnectTo:
     """curl's ``--connect-to HOST1:PORT1:HOST2:PORT2``: requests for HOST1:PORT1 connect to HOST2:PORT2.
 
     An empty HOST1 or PORT1 matches any; an empty HOST2 or PORT2 keeps the request's own. The request keeps
-    its URL and Host header, so the app sees (and hashes) exactly what Jira would send it.
+    its URL and Host header, so the app sees (and hashes) exactly what Jira would send it. As with curl, the
+    connection keeps the request's scheme: for an https baseUrl, HOST2:PORT2 must speak TLS.
     """
 
     host: str
