@@ -202,3 +202,30 @@ def _install_wrk(session: nox.Session) -> None:
             "wrk is NOT installed, and this session could not install it (it runs apt-get only as root). The Python "
             "client takes its place, and it FLATTENS EVERY THROUGHPUT RATIO: install wrk (apt-get install wrk)."
         )
+
+
+@nox.session(name="check_peers")
+def check_peers(session: nox.Session) -> None:
+    """fake_jira check against a minimal atlassian-connect-express app (tests/peers/ace_app), its verdicts asserted.
+
+    ACE comes from npm, pinned and integrity-checked by the app's committed package-lock.json, installed into
+    this session's temporary folder; never into the repository. Needs Node.js and npm: without them the session
+    skips locally and fails under CI=true.
+    """
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        message = f"check_peers needs {' and '.join(missing)}: install Node.js 18 or newer with npm"
+        if os.environ.get("CI") == "true":
+            session.error(message)
+        session.skip(message)
+    session.install(*CONSTRAINTS, "-e", ".[test]")
+    app_dir = os.path.join(session.create_tmp(), "ace_app")
+    shutil.rmtree(app_dir, ignore_errors=True)
+    # node_modules of a local `npm install` stays behind: only the app's own source and lock file are copied.
+    shutil.copytree("tests/peers/ace_app", app_dir, ignore=shutil.ignore_patterns("node_modules"))
+    # --ignore-scripts: nothing runs at install time; --omit=optional: ACE's ngrok tunnel is not needed.
+    npm_ci = ("npm", "ci", "--omit=optional", "--ignore-scripts", "--no-audit", "--no-fund")
+    with session.chdir(app_dir):
+        session.run(*npm_ci, external=True)
+    env = {**TEST_ENV, "DATABASE_URL": "", "FAKE_JIRA_ACE_DIR": app_dir}
+    session.run("pytest", "tests/peers", "-p", "no:randomly", *session.posargs, env=env)

@@ -1,7 +1,9 @@
 """``python -m fake_jira <command>``: the simulator from the command line.
 
 Each sub-command is a function registered in ``_COMMANDS`` with the function that adds its arguments, so
-adding one is adding two functions and a line.
+adding one is adding two functions and a line. A user's mistake (a port in use, no server at --server, an
+app that does not answer, a step that needs an install that failed) gets one line on stderr and exit status
+2, never a traceback; exit status 1 is the app's answer.
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import requests
 
 from fake_jira import conformance, demo
+from fake_jira.exceptions import FakeJiraError
 from fake_jira.server import DEFAULT_HOST, DEFAULT_PORT, FakeJiraHTTPServer
+from fake_jira.transports import ConnectTo
+
+USER_ERROR = 2
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +32,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve the install-key service, every site's REST API and the control plane until interrupted."""
-    server = FakeJiraHTTPServer(args.host, args.port)
+    try:
+        server = FakeJiraHTTPServer(args.host, args.port)
+    except OSError as error:
+        raise FakeJiraError(
+            f"cannot listen on {args.host}:{args.port} ({error.strerror or error}): pick another --port"
+        ) from None
     urls = server.fake.urls
     print(f"fake_jira serving at {server.url}", flush=True)
     print(f"  install keys: {urls.keys_url}/<kid>", flush=True)
@@ -49,29 +61,35 @@ def _add_lifecycle_arguments(parser: argparse.ArgumentParser) -> None:
         help="a running 'python -m fake_jira serve' (default: %(default)s)",
     )
     parser.add_argument("--site", default="acme", help="the site's name; install creates it (default: %(default)s)")
+    parser.add_argument(
+        "--connect-to",
+        action="append",
+        default=[],
+        metavar="HOST1:PORT1:HOST2:PORT2",
+        help="reach an app that listens elsewhere than its baseUrl: requests keep their URLs (as curl's option)",
+    )
 
 
 def _lifecycle_command(action: str, summary: str) -> Callable[[argparse.Namespace], int]:
     """A sub-command that asks a running server's control plane to send ``action`` to the app."""
 
     def run(args: argparse.Namespace) -> int:
+        for rule in args.connect_to:
+            ConnectTo.parse(rule)  # a malformed rule is the user's mistake, said before anything is sent
         control = args.server.rstrip("/") + "/_fake"
         site_url = f"{control}/sites/{args.site}"
+        body = {"descriptorUrl": args.descriptor_url, "connectTo": args.connect_to}
         try:
             if action == "install" and requests.get(site_url, timeout=10).status_code == 404:
-                requests.post(f"{control}/sites", json={"name": args.site}, timeout=10)
-            answer = requests.post(f"{site_url}/{action}", json={"descriptorUrl": args.descriptor_url}, timeout=60)
+                _control_json(args.server, requests.post(f"{control}/sites", json={"name": args.site}, timeout=10))
+            result = _control_json(args.server, requests.post(f"{site_url}/{action}", json=body, timeout=60))
         except requests.RequestException as error:
-            print(
-                f"no fake_jira at {args.server} ({type(error).__name__}): start 'python -m fake_jira serve'",
-                file=sys.stderr,
-            )
-            return 1
-        if answer.status_code != 200:
-            print(f"fake_jira refused: {'; '.join(answer.json()['errorMessages'])}", file=sys.stderr)
-            return 1
-        result = answer.json()
+            raise FakeJiraError(
+                f"no fake_jira at {args.server} ({type(error).__name__}): start 'python -m fake_jira serve'"
+            ) from None
         print(f"{action} on {args.site} ({result['site']['baseUrl']}): the app answered HTTP {result['appStatus']}")
+        if args.connect_to:
+            print(f"connect-to: {', '.join(args.connect_to)} (connections moved, requests unchanged)")
         return 0 if 200 <= result["appStatus"] < 300 else 1
 
     run.__doc__ = summary
@@ -94,6 +112,23 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[
 }
 
 
+def _control_json(server: str, answer: requests.Response) -> dict[str, Any]:
+    """The control plane's JSON answer; FakeJiraError with its message when it refused, or when --server is
+    something else."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise FakeJiraError(
+            f"{server} answered HTTP {answer.status_code} without fake_jira's JSON: is --server a running "
+            "'python -m fake_jira serve'?"
+        )
+    if not answer.ok:
+        raise FakeJiraError(f"fake_jira refused: {'; '.join(map(str, body.get('errorMessages', [])))}")
+    return body
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fake_jira", description="A Jira Cloud simulator.")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
@@ -104,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return _COMMANDS[args.command][1](args)
+    try:
+        return _COMMANDS[args.command][1](args)
+    except FakeJiraError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return USER_ERROR
 
 
 if __name__ == "__main__":

@@ -2,26 +2,27 @@
 lifecycle, read the event log.
 
 Used when the simulator runs as a separate process (``python -m fake_jira serve``) and a test or tool drives
-it over HTTP. Never Jira-shaped, and never shows a secret.
+it over HTTP. Never Jira-shaped, and never shows a secret. ``handle`` is what the server answers with: the
+control plane under the control URL, ``FakeJira.handle`` everywhere else.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from fake_jira import handlers, urls
 from fake_jira.descriptor import ConnectApp
-from fake_jira.exceptions import BadRequest, FakeJiraError, NotFound
+from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, NotFound
 from fake_jira.messages import Request, Response
-from fake_jira.transports import RequestsTransport
-
-if TYPE_CHECKING:
-    from fake_jira.simulator import FakeJira
-    from fake_jira.sites import JiraSite
+from fake_jira.simulator import FakeJira
+from fake_jira.sites import JiraSite
+from fake_jira.transports import ConnectTo, RequestsTransport, origin
+from fake_jira.urls import Route
 
 
 def site_json(site: JiraSite) -> dict[str, Any]:
@@ -84,30 +85,48 @@ def get_site(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Res
     return Response.from_json(200, site_json(_site(fake, params["name"])))
 
 
-def _connect(fake: FakeJira, descriptor_url: str) -> ConnectApp:
+def _connect(fake: FakeJira, descriptor_url: str, connect_to: Sequence[ConnectTo]) -> ConnectApp:
+    """The app, its descriptor fetched from ``descriptor_url``, reached at its baseUrl as Jira reaches it."""
     parts = urlsplit(descriptor_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest(f"descriptorUrl {descriptor_url!r} is not an absolute http(s) URL")
-    transport = RequestsTransport(f"{parts.scheme}://{parts.netloc}")
+
+    def reach(url: str) -> RequestsTransport:
+        return RequestsTransport(origin(url), connect_to=connect_to)
+
     try:
-        return fake.connect_app(transport, parts.path + (f"?{parts.query}" if parts.query else ""))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return fake.connect_app(reach(descriptor_url), target, reach=reach)
     except requests.RequestException as error:
         raise BadRequest(f"the descriptor at {descriptor_url} could not be fetched ({type(error).__name__})") from None
     except FakeJiraError as error:
         raise BadRequest(str(error)) from None
 
 
+def _connect_to(body: Mapping[str, Any]) -> list[ConnectTo]:
+    rules = body.get("connectTo", [])
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise BadRequest('"connectTo" must be a list of HOST1:PORT1:HOST2:PORT2 strings')
+    try:
+        return [ConnectTo.parse(rule) for rule in rules]
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+
+
 def lifecycle(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
-    """``POST /_fake/sites/<name>/<install|reinstall|uninstall>`` with ``{"descriptorUrl": "..."}``.
+    """``POST /_fake/sites/<name>/<install|reinstall|uninstall>`` with ``{"descriptorUrl": "..."}``, and
+    ``"connectTo": ["HOST1:PORT1:HOST2:PORT2"]`` for an app that listens elsewhere than its baseUrl.
 
     Answers 200 with the app's status, whatever it is: the simulator did its part.
     """
     site = _site(fake, params["name"])
     body = _json_object(request, "descriptorUrl", '{"descriptorUrl": "http://127.0.0.1:8000/atlassian-connect.json"}')
-    app = _connect(fake, body["descriptorUrl"])
+    app = _connect(fake, body["descriptorUrl"], _connect_to(body))
     try:
         actions = {"install": site.install, "reinstall": site.reinstall, "uninstall": site.uninstall}
         response = actions[params["action"]](app)
+    except requests.RequestException as error:
+        raise BadRequest(f"the app at its baseUrl {app.base_url} did not answer ({type(error).__name__})") from None
     except FakeJiraError as error:
         raise BadRequest(str(error)) from None
     return Response.from_json(
@@ -131,3 +150,29 @@ def list_events(fake: FakeJira, request: Request, params: Mapping[str, str]) -> 
             for event in fake.events
         ],
     )
+
+
+ControlHandler = Callable[[FakeJira, Request, Mapping[str, str]], Response]
+
+# Paths relative to the control URL.
+CONTROL_ROUTES: tuple[Route[ControlHandler], ...] = (
+    Route("POST", r"/reset", reset),
+    Route("GET", r"/sites", list_sites),
+    Route("POST", r"/sites", add_site),
+    Route("GET", r"/sites/(?P<name>[^/]+)", get_site),
+    Route("POST", r"/sites/(?P<name>[^/]+)/(?P<action>install|reinstall|uninstall)", lifecycle),
+    Route("GET", r"/events", list_events),
+)
+
+
+def handle(fake: FakeJira, request: Request) -> Response:
+    """Answer any request to a served simulator: its control plane, or else one of its Jira-shaped URLs."""
+    control_url = fake.urls.control_url
+    if control_url is None or urls.remainder(request.url, control_url) is None:
+        return fake.handle(request)
+    try:
+        control_path = request.path.removeprefix(urlsplit(control_url).path)
+        route, params = urls.resolve(CONTROL_ROUTES, request.method, control_path)
+        return route.handler(fake, request, params)
+    except JiraApiError as error:
+        return handlers.error_response(error)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from fake_jira.exceptions import FakeJiraError
-
-if TYPE_CHECKING:
-    from fake_jira.transports import AppTransport
+from fake_jira.transports import AppTransport
 
 LIFECYCLE_EVENTS = ("installed", "uninstalled", "enabled", "disabled")
 # Without these two Jira would never send the sharedSecret, or never say the app was removed.
@@ -145,6 +143,12 @@ class ConnectApp:
     def target(self, url: str) -> str:
         """The request target (path and query) for a descriptor URL relative to baseUrl."""
         return self.base_path + url
+
+    @property
+    def scopes(self) -> list[str]:
+        """The descriptor's ``scopes``, as declared ([] when it declares none)."""
+        scopes = self.descriptor.get("scopes", [])
+        return [str(scope) for scope in scopes] if isinstance(scopes, list) else []
 
     def lifecycle_url(self, event: str) -> str | None:
         url = self.descriptor.get("lifecycle", {}).get(event)

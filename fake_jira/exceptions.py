@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class FakeJiraError(Exception):
@@ -18,14 +18,22 @@ class DescriptorError(FakeJiraError):
         super().__init__(f"the descriptor at {descriptor_url} would not install:\n{lines}")
 
 
+class DescriptorUnavailable(DescriptorError):
+    """There is no descriptor to check at that URL: it answered another status than 200, or not JSON."""
+
+
 class JiraApiError(Exception):
     """A fault a Jira-shaped route answers with: ``status`` is the HTTP status Jira would send.
 
-    The message goes to the caller in Jira's error shape, ``{"errorMessages": [...], "errors": {}}``, so it
-    must never hold a secret or a token.
+    The message goes to the caller in Jira's error shape, ``{"errorMessages": [...], "errors": {...}}``, with
+    ``errors`` naming fields, so neither may ever hold a secret or a token.
     """
 
     status = 500
+
+    def __init__(self, message: str = "", errors: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = dict(errors or {})
 
 
 class BadRequest(JiraApiError):
@@ -34,6 +42,10 @@ class BadRequest(JiraApiError):
 
 class Unauthorized(JiraApiError):
     status = 401
+
+
+class Forbidden(JiraApiError):
+    status = 403
 
 
 class NotFound(JiraApiError):

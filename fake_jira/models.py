@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from fake_jira.exceptions import FakeJiraError
@@ -64,6 +65,10 @@ class Installation:
     previous_secrets: list[str] = field(default_factory=list)
     installed: bool = True
     enabled: bool = True
+    # What the descriptor's scopes grant, as of the latest install (scopes.granted).
+    scopes: frozenset[str] = frozenset()
+    # The app properties API: JSON values by property key, the app's own on this site.
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -129,6 +134,17 @@ class Site:
         self.issues[issue.key] = issue
         return issue
 
+    def update_issue(self, issue: Issue, *, summary: str) -> Issue:
+        """The issue with its editable fields changed (only the summary is editable)."""
+        updated = replace(issue, summary=summary)
+        self.issues[issue.key] = updated
+        return updated
+
+    def find_user(self, account_id: str) -> User | None:
+        """A user of the site, or an installed app's user."""
+        app_users = [installation.app_user for installation in self.installations.values()]
+        return next((user for user in [*self.users, *app_users] if user.account_id == account_id), None)
+
     def find_issue(self, id_or_key: str) -> Issue | None:
         found = self.issues.get(id_or_key)
         return found or next((issue for issue in self.issues.values() if issue.id == id_or_key), None)
@@ -141,7 +157,14 @@ class Site:
         found = self.installations.get(app_key)
         return found.oauth_client_id if found else secrets.token_urlsafe(24)
 
-    def record_installed(self, app_key: str, app_name: str, shared_secret: str, oauth_client_id: str) -> Installation:
+    def record_installed(
+        self,
+        app_key: str,
+        app_name: str,
+        shared_secret: str,
+        oauth_client_id: str,
+        scopes: frozenset[str] = frozenset(),
+    ) -> Installation:
         """Remember a completed install; a reinstall keeps the old secret as rotated away (brief §2.5)."""
         found = self.installations.get(app_key)
         if found is None:
@@ -156,6 +179,7 @@ class Site:
             found.previous_secrets.append(found.shared_secret)
             found.shared_secret = shared_secret
         found.installed = found.enabled = True
+        found.scopes = scopes
         return found
 
     def record_uninstalled(self, app_key: str) -> None:

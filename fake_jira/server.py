@@ -12,6 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
+from fake_jira import control
 from fake_jira.messages import Request, Response
 from fake_jira.simulator import FakeJira
 from fake_jira.urls import UrlScheme
@@ -41,7 +42,7 @@ class FakeJiraHTTPServer(ThreadingHTTPServer):
 
     def respond(self, request: Request) -> Response:
         """The answer to one request; a subclass may serve more routes before the simulator's."""
-        return self.fake.handle(request)
+        return control.handle(self.fake, request)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

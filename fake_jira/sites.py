@@ -14,18 +14,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from fake_jira import representations, tokens
+from fake_jira import representations, scopes, tokens
+from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import FakeJiraError
+from fake_jira.keys import InstallKeyService
 from fake_jira.messages import Response, request_line
 from fake_jira.models import Direction, Event, Installation, Issue, Project, Site, User
 from fake_jira.tokens import CONTEXT_QSH, Forgery, QshTarget, TokenSpec
-
-if TYPE_CHECKING:
-    from fake_jira.descriptor import ConnectApp
-    from fake_jira.simulator import FakeJira
 
 # The Connect version Jira reports in the cv page parameter.
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
@@ -41,10 +39,25 @@ class WebhookDelivery:
     body: Mapping[str, Any]
 
 
+class SiteHost(Protocol):
+    """What a site needs of the simulator around it (FakeJira): the key service, its neighbours, the event log."""
+
+    @property
+    def keys(self) -> InstallKeyService: ...
+
+    @property
+    def events(self) -> list[Event]: ...
+
+    @property
+    def sites(self) -> list[JiraSite]: ...
+
+    def record(self, event: Event) -> None: ...
+
+
 class JiraSite:
     """One simulated Jira Cloud site, driving Connect apps; its state is ``state`` (models.Site)."""
 
-    def __init__(self, fake: FakeJira, state: Site) -> None:
+    def __init__(self, fake: SiteHost, state: Site) -> None:
         self._fake = fake
         self.state = state
         self._last_webhook: dict[str, tuple[WebhookDelivery, int]] = {}
@@ -122,7 +135,9 @@ class JiraSite:
         url = self._lifecycle_url(app, "installed")
         response = self._send(app, "installed", "POST", url, user=user, forgery=forgery, body=body, signed_install=True)
         if response.ok and forgery is None:
-            self.state.record_installed(app.key, app.name, body["sharedSecret"], body["oauthClientId"])
+            self.state.record_installed(
+                app.key, app.name, body["sharedSecret"], body["oauthClientId"], scopes.granted(app.scopes)
+            )
         return response
 
     def reinstall(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> Response:
@@ -181,13 +196,14 @@ class JiraSite:
         module_key: str,
         *,
         user: User | None = None,
+        anonymous: bool = False,
         context: Mapping[str, str] | None = None,
         forgery: Forgery | None = None,
     ) -> Response:
         """GET a page module as Jira's iframe does: context parameters, then ``jwt`` bound to all of them.
 
         ``context`` fills the module URL's ``{variables}`` (``{project.key}``); unknown ones become empty, as
-        in Jira.
+        in Jira. ``anonymous`` loads it for a logged-out viewer (a public issue): the token has no ``sub``.
         """
         values = context or {}
         url = _CONTEXT_VARIABLE.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), app.module_url(module_key))
@@ -202,11 +218,15 @@ class JiraSite:
             "loc": "en-US",
         }
         url += ("&" if "?" in url else "?") + urlencode(params)
-        return self._send(app, f"page {module_key}", "GET", url, user=user, forgery=forgery, jwt_in_query=True)
+        return self._send(
+            app, f"page {module_key}", "GET", url, user=user, anonymous=anonymous, forgery=forgery, jwt_in_query=True
+        )
 
-    def context_token(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> str:
+    def context_token(
+        self, app: ConnectApp, *, user: User | None = None, anonymous: bool = False, forgery: Forgery | None = None
+    ) -> str:
         """What ``AP.context.getToken()`` gives the app's page: qsh ``context-qsh``, 15 minutes."""
-        spec = self._token_spec(app, user, CONTEXT_QSH, signed_install=False)
+        spec = self._token_spec(app, user, CONTEXT_QSH, signed_install=False, anonymous=anonymous)
         return self._mint(app, spec, forgery)
 
     def call_app(
@@ -216,6 +236,7 @@ class JiraSite:
         url: str,
         *,
         user: User | None = None,
+        anonymous: bool = False,
         qsh_bound: bool = False,
         body: Any = None,
         forgery: Forgery | None = None,
@@ -223,10 +244,18 @@ class JiraSite:
         """Call the app as its page's JavaScript would, with ``Authorization: JWT <context token>``.
 
         ``url`` is relative to the app's baseUrl. ``qsh_bound`` sends a token bound to this request instead
-        (what a server-to-server call carries).
+        (what a server-to-server call carries); ``anonymous`` one without ``sub``, as for a logged-out viewer.
         """
         return self._send(
-            app, f"call {url}", method, url, user=user, forgery=forgery, body=body, context_token=not qsh_bound
+            app,
+            f"call {url}",
+            method,
+            url,
+            user=user,
+            anonymous=anonymous,
+            forgery=forgery,
+            body=body,
+            context_token=not qsh_bound,
         )
 
     def send_webhook(
@@ -284,9 +313,11 @@ class JiraSite:
     # Traffic still goes to an app that is uninstalled or disabled (with its last secret): Jira would send
     # none, but hostile tests must show the app refuses it.
     def _token_spec(
-        self, app: ConnectApp, user: User | None, qsh: QshTarget | str, *, signed_install: bool
+        self, app: ConnectApp, user: User | None, qsh: QshTarget | str, *, signed_install: bool, anonymous: bool = False
     ) -> TokenSpec:
-        subject = (user or self.admin).account_id
+        if anonymous and user is not None:
+            raise FakeJiraError("a request is either anonymous or made by a user: pass user= or anonymous=True")
+        subject = None if anonymous else (user or self.admin).account_id
         if signed_install:
             key = self._fake.keys.current
             return TokenSpec(
@@ -323,6 +354,7 @@ class JiraSite:
         *,
         user: User | None,
         forgery: Forgery | None,
+        anonymous: bool = False,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         signed_install: bool = False,
@@ -332,7 +364,8 @@ class JiraSite:
         target = app.target(url)
         path, _, query = target.partition("?")
         qsh = CONTEXT_QSH if context_token else QshTarget(method, path, query, app.base_path)
-        token = self._mint(app, self._token_spec(app, user, qsh, signed_install=signed_install), forgery)
+        spec = self._token_spec(app, user, qsh, signed_install=signed_install, anonymous=anonymous)
+        token = self._mint(app, spec, forgery)
         request_headers = dict(headers or {})
         data = b""
         if body is not None:

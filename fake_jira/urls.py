@@ -1,38 +1,37 @@
-"""Where the simulator lives (``UrlScheme``) and which handler answers which request (the route tables).
+"""Where the simulator lives (``UrlScheme``), how a route table is matched, and Jira's REST routes.
 
-One ``dispatch`` serves every way in: the ``responses`` router (in-process) and the HTTP server (loopback).
-Three prefixes never overlap: the install-key service, each site's baseUrl (Jira's REST API), and the
-simulator's own control plane under ``/_fake/``, kept apart from Jira-shaped routes as moto keeps
-``/moto-api/``.
+Three prefixes never overlap: the install-key service, each site's baseUrl (Jira's REST API), and, on a
+server, the simulator's own control plane under ``/_fake/`` (control.py), kept apart from Jira-shaped routes
+as moto keeps ``/moto-api/``. This module knows nothing of the simulator itself: simulator.py answers the
+Jira-shaped URLs, control.py the control plane.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Generic, TypeVar
+from urllib.parse import unquote
 
-from fake_jira import control, handlers
-from fake_jira.exceptions import JiraApiError, MethodNotAllowed, NotFound
-from fake_jira.messages import Request, Response
-from fake_jira.models import Direction, Event
-
-if TYPE_CHECKING:
-    from fake_jira.simulator import FakeJira
-    from fake_jira.sites import JiraSite
+from fake_jira import handlers
+from fake_jira.exceptions import MethodNotAllowed, NotFound
+from fake_jira.messages import Response
 
 H = TypeVar("H")
 
 
 @dataclass(frozen=True)
 class UrlScheme:
-    """The simulator's URLs: ``{name}`` in ``site_url_template`` is replaced by the site's name."""
+    """The simulator's URLs: ``{name}`` in ``site_url_template`` is replaced by the site's name.
+
+    ``control_url`` is where a server answers its control plane; in process there is none (the test holds the
+    FakeJira itself).
+    """
 
     keys_url: str
     site_url_template: str
-    control_url: str
+    control_url: str | None = None
 
     @classmethod
     def in_process(cls) -> UrlScheme:
@@ -40,7 +39,6 @@ class UrlScheme:
         return cls(
             keys_url="https://connect-install-keys.fake-jira.test",
             site_url_template="https://{name}.atlassian.net",
-            control_url="https://control.fake-jira.test/_fake",
         )
 
     @classmethod
@@ -68,9 +66,12 @@ def remainder(url: str, prefix: str) -> str | None:
 
 @dataclass(frozen=True)
 class Route(Generic[H]):
+    """``method`` on paths matching ``pattern``; ``scope`` is the Connect scope a REST call needs (None: none)."""
+
     method: str
     pattern: str
     handler: H
+    scope: str | None = None
 
     def match(self, path: str) -> dict[str, str] | None:
         found = re.fullmatch(self.pattern, path)
@@ -78,79 +79,39 @@ class Route(Generic[H]):
 
 
 RestHandler = Callable[[handlers.AppCall], Response]
-ControlHandler = Callable[["FakeJira", Request, Mapping[str, str]], Response]
 
-# Paths relative to the site's baseUrl.
+_PROPERTIES = r"/rest/atlassian-connect/1/addons/(?P<app_key>[^/]+)/properties"
+
+# Paths relative to the site's baseUrl, each with the scope Jira requires of a Connect app for it.
 REST_ROUTES: tuple[Route[RestHandler], ...] = (
-    Route("GET", r"/rest/api/3/myself", handlers.myself),
-    Route("GET", r"/rest/api/3/project/search", handlers.search_projects),
-    Route("GET", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.get_issue),
+    Route("GET", r"/rest/api/3/myself", handlers.myself, "READ"),
+    Route("GET", r"/rest/api/3/user", handlers.get_user, "READ"),
+    Route("GET", r"/rest/api/3/users/search", handlers.search_users, "READ"),
+    Route("GET", r"/rest/api/3/project/search", handlers.search_projects, "READ"),
+    Route("GET", r"/rest/api/3/project/(?P<id_or_key>[^/]+)", handlers.get_project, "READ"),
+    Route("POST", r"/rest/api/3/issue", handlers.create_issue, "WRITE"),
+    Route("GET", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.get_issue, "READ"),
+    Route("PUT", r"/rest/api/3/issue/(?P<id_or_key>[^/]+)", handlers.edit_issue, "WRITE"),
+    Route("GET", r"/rest/api/3/search/jql", handlers.search_issues, "READ"),
+    Route("POST", r"/rest/api/3/search/jql", handlers.search_issues, "READ"),
+    # An app's own properties need no scope.
+    Route("GET", _PROPERTIES, handlers.list_properties),
+    Route("GET", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.get_property),
+    Route("PUT", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.put_property),
+    Route("DELETE", _PROPERTIES + r"/(?P<property_key>[^/]+)", handlers.delete_property),
 )
 
-# Paths relative to the control URL.
-CONTROL_ROUTES: tuple[Route[ControlHandler], ...] = (
-    Route("POST", r"/reset", control.reset),
-    Route("GET", r"/sites", control.list_sites),
-    Route("POST", r"/sites", control.add_site),
-    Route("GET", r"/sites/(?P<name>[^/]+)", control.get_site),
-    Route("POST", r"/sites/(?P<name>[^/]+)/(?P<action>install|reinstall|uninstall)", control.lifecycle),
-    Route("GET", r"/events", control.list_events),
-)
 
-
-def resolve(routes: Sequence[Route[H]], method: str, path: str) -> tuple[H, dict[str, str]]:
-    """The handler for ``method`` on ``path`` and its path parameters; NotFound or MethodNotAllowed else."""
+def resolve(routes: Sequence[Route[H]], method: str, path: str) -> tuple[Route[H], dict[str, str]]:
+    """The route for ``method`` on ``path`` and its path parameters; NotFound or MethodNotAllowed else."""
     allowed = []
     for route in routes:
         params = route.match(path)
         if params is None:
             continue
         if route.method == method:
-            return route.handler, params
+            return route, {name: unquote(value) for name, value in params.items()}
         allowed.append(route.method)
     if allowed:
         raise MethodNotAllowed(f"{method} is not allowed on {path}: use {' or '.join(allowed)}")
     raise NotFound(f"no such resource: {path}")
-
-
-def _key_service(fake: FakeJira, request: Request, rest: str) -> Response:
-    kid = unquote(rest.split("?", 1)[0].split("#", 1)[0].removeprefix("/"))
-    try:
-        if request.method != "GET":
-            raise MethodNotAllowed("the install-key service only answers GET")
-        response = handlers.install_key(fake.keys, kid)
-    except JiraApiError as error:
-        response = handlers.error_response(error)
-    fake.record(Event(Direction.FROM_APP, None, "install key", request.summary(), response.status))
-    return response
-
-
-def _site_call(fake: FakeJira, site: JiraSite, request: Request) -> Response:
-    path = request.path.removeprefix(site.state.base_path) or "/"
-    detail = ""
-    try:
-        installation = handlers.authenticate(site.state, request)
-        handler, params = resolve(REST_ROUTES, request.method, path)
-        response = handler(handlers.AppCall(site.state, installation, request, params))
-    except JiraApiError as error:
-        response, detail = handlers.error_response(error), str(error)
-    fake.record(Event(Direction.FROM_APP, site.name, "REST", request.summary(), response.status, detail))
-    return response
-
-
-def dispatch(fake: FakeJira, request: Request) -> Response:
-    """Answer any request to one of the simulator's URLs."""
-    rest = remainder(request.url, fake.urls.keys_url)
-    if rest is not None:
-        return _key_service(fake, request, rest)
-    site = fake.site_for_url(request.url)
-    if site is not None:
-        return _site_call(fake, site, request)
-    try:
-        if remainder(request.url, fake.urls.control_url) is None:
-            raise NotFound(f"{request.url} is not a fake_jira URL; its sites are {[s.base_url for s in fake.sites]}")
-        control_path = request.path.removeprefix(urlsplit(fake.urls.control_url).path)
-        handler, params = resolve(CONTROL_ROUTES, request.method, control_path)
-        return handler(fake, request, params)
-    except JiraApiError as error:
-        return handlers.error_response(error)

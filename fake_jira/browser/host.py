@@ -16,13 +16,13 @@ from string import Template
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fake_jira import handlers, tokens, urls
+from fake_jira import handlers, tokens
 from fake_jira.browser.assets import Assets
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, MethodNotAllowed, NotFound
 from fake_jira.messages import Request, Response
 from fake_jira.models import Direction, Event, User
-from fake_jira.simulator import FakeJira
+from fake_jira.simulator import FakeJira, call_rest
 from fake_jira.sites import CONNECT_VERSION, JiraSite
 from fake_jira.tokens import QshTarget, TokenSpec
 
@@ -241,10 +241,9 @@ class BrowserHost:
             raise BadRequest("'url' must be a path relative to the site, like /rest/api/3/myself")
         request = Request(method, site.base_url + url, {"Accept": "application/json"})
         path = request.path.removeprefix(site.state.base_path)
-        handler, params = urls.resolve(urls.REST_ROUTES, method, path)
         # The REST handlers answer for the caller in installation.app_user; here the caller is the user.
         acting = replace(site.installation(app), app_user=user)
-        response = handler(handlers.AppCall(site.state, acting, request, params))
+        response = call_rest(site.state, acting, request, path)
         self.fake.record(
             Event(
                 Direction.FROM_APP, site.name, f"AP.request as {user.display_name}", request.summary(), response.status

@@ -26,7 +26,7 @@ from fake_jira.forge.keys import ForgeKeySet
 from fake_jira.forge.tokens import FitForgery, FitSpec
 from fake_jira.messages import Request, Response, request_line
 from fake_jira.models import Direction, Event, User
-from fake_jira.simulator import FakeJira
+from fake_jira.simulator import FakeJira, call_rest
 from fake_jira.urls import UrlScheme
 
 if TYPE_CHECKING:
@@ -263,8 +263,7 @@ class ForgePlatform:
             connect_installation = installation.site.installation(installation.app.connect)
             if not connect_installation.active:
                 raise Unauthorized("the app is disabled or uninstalled on this site")
-            handler, params = routes.resolve(routes.REST_ROUTES, request.method, path)
-            response = handler(handlers.AppCall(installation.site.state, connect_installation, request, params))
+            response = call_rest(installation.site.state, connect_installation, request, path)
         except JiraApiError as error:
             response, detail = handlers.error_response(error), str(error)
         self._fake.record(
@@ -282,6 +281,9 @@ class ForgePlatform:
         return issued.installation
 
 
+IN_PROCESS_FORGE_ROOT = "https://forge.fake-jira.test"
+
+
 class ForgeJira(FakeJira):
     """A FakeJira that is also the Forge platform: its ``forge`` answers at ``<control origin>/forge``."""
 
@@ -290,6 +292,9 @@ class ForgeJira(FakeJira):
         self.forge = ForgePlatform(self, self._forge_root())
 
     def _forge_root(self) -> str:
+        """Beside the control plane on a server; in process, a host of its own that only the router answers."""
+        if self.urls.control_url is None:
+            return IN_PROCESS_FORGE_ROOT
         parts = urlsplit(self.urls.control_url)
         return f"{parts.scheme}://{parts.netloc}/forge"
 

@@ -8,6 +8,7 @@ the live server reads the database from another thread, so the test's writes mus
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -57,3 +58,32 @@ def installed_site(fake: FakeJira, app: ConnectApp, name: str, *projects: str) -
     response = site.install(app)
     assert response.status == 204, response.text
     return site
+
+
+# --- The conformance check against this app over HTTP (test_conformance, test_check_setup) ------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def no_nagle(monkeypatch):
+    # The live server (wsgiref) writes headers and body separately; with Nagle on, each response then waits
+    # for the client's delayed ACK, 40 ms a request: 17 s a check instead of 1.5 s.
+    monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", True)
+
+
+@pytest.fixture
+def keys_port() -> int:
+    """Where the check serves install keys: chosen first, because the app must be configured with it."""
+    return free_port()
+
+
+@pytest.fixture
+def descriptor_url(live_server, settings, keys_port, no_nagle) -> str:
+    settings.ATLASSIAN_CONNECT_BASE_URL = live_server.url
+    settings.ATLASSIAN_CONNECT_INSTALL_KEYS_URL = f"http://127.0.0.1:{keys_port}/install-keys"
+    return f"{live_server.url}/jira/atlassian-connect.json"

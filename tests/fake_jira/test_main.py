@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,17 +76,77 @@ def test_install_rotate_uninstall_drive_an_app_through_a_running_server(fake_jir
         (["rotate", "{app}", "--site", "nowhere"], "no site named 'nowhere'"),
         (["install", "http://127.0.0.1:9/atlassian-connect.json"], "could not be fetched"),
         (["install", "not a url"], "not an absolute http(s) URL"),
+        (["install", "{app}", "--connect-to", "nonsense"], "is not HOST1:PORT1:HOST2:PORT2"),
     ],
 )
 def test_lifecycle_commands_say_why_they_failed(fake_jira_server, served_toy, capsys, argv, error):
     argv = [arg.replace("{app}", served_toy) for arg in argv]
 
-    assert main([*argv, "--server", fake_jira_server.url]) == 1
+    assert main([*argv, "--server", fake_jira_server.url]) == 2
 
-    assert error in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert error in err
+    assert err.count("\n") == 1
 
 
 def test_lifecycle_commands_need_a_running_server(capsys):
-    assert main(["install", "http://127.0.0.1:9/x.json", "--server", "http://127.0.0.1:9"]) == 1
+    assert main(["install", "http://127.0.0.1:9/x.json", "--server", "http://127.0.0.1:9"]) == 2
 
-    assert "start 'python -m fake_jira serve'" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "install: no fake_jira at http://127.0.0.1:9 (ConnectionError): start 'python -m fake_jira serve'\n"
+    )
+
+
+def test_a_server_that_is_not_fake_jira_is_named(served_toy, capsys):
+    not_fake_jira = served_toy.removesuffix(DESCRIPTOR_PATH)
+
+    assert main(["install", served_toy, "--server", not_fake_jira]) == 2
+
+    assert capsys.readouterr().err == (
+        f"install: {not_fake_jira} answered HTTP 401 without fake_jira's JSON: is --server a running "
+        "'python -m fake_jira serve'?\n"
+    )
+
+
+def test_rotating_where_the_install_failed_says_so(fake_jira_server, capsys):
+    options = ["--server", fake_jira_server.url, "--site", "initech"]
+    # Configured with a key service that knows no key: it refuses every install.
+    misconfigured = ToyApp(keys_url=f"{fake_jira_server.url}/nowhere")
+
+    with served_over_http(misconfigured) as url:
+        assert main(["install", f"{url}{DESCRIPTOR_PATH}", *options]) == 1
+        assert main(["rotate", f"{url}{DESCRIPTOR_PATH}", *options]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("rotate: fake_jira refused: app 'toy-connect-app' was never installed on site 'initech'")
+
+
+def test_serve_says_when_its_port_is_taken(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        assert main(["serve", "--port", str(port)]) == 2
+
+    assert capsys.readouterr().err == (
+        f"serve: cannot listen on 127.0.0.1:{port} (Address already in use): pick another --port\n"
+    )
+
+
+def test_a_lifecycle_command_through_connect_to_says_so(fake_jira_server, capsys):
+    toy = ToyApp(keys_url=fake_jira_server.fake.keys_url)
+    with served_over_http(toy) as url:
+        port = url.rsplit(":", 1)[1]
+        # The app's baseUrl names a host nothing resolves; the connection goes to where it listens.
+        toy.descriptor = {**toy.descriptor, "baseUrl": "http://toy.test/toy"}
+        toy_options = ["--connect-to", f"toy.test:80:127.0.0.1:{port}", "--server", fake_jira_server.url]
+
+        assert main(["install", f"{url}{DESCRIPTOR_PATH}", *toy_options, "--site", "hooli"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"install on hooli ({fake_jira_server.url}/sites/hooli): the app answered HTTP 204",
+        f"connect-to: toy.test:80:127.0.0.1:{port} (connections moved, requests unchanged)",
+    ]
+    assert fake_jira_server.fake.site("hooli").state.installation("toy-connect-app").installed

@@ -193,6 +193,28 @@ def test_a_context_token_is_not_bound_to_a_request(jira_site, recorded_app):
     assert claims["exp"] - claims["iat"] == 900
 
 
+def test_a_logged_out_viewer_has_no_sub_on_pages_context_tokens_and_calls(jira_site, recorded_app, recorder):
+    jira_site.install(recorded_app)
+
+    jira_site.load_page(recorded_app, "hello", anonymous=True)
+    page_token = dict(parse_qsl(recorder.last[1].partition("?")[2]))["jwt"]
+    jira_site.call_app(recorded_app, "GET", "/api/whoami", anonymous=True)
+    call_token = _bearer(recorder.last[2])
+    context_token = jira_site.context_token(recorded_app, anonymous=True)
+
+    for token in (page_token, call_token, context_token):
+        claims = _hs256(token, jira_site, recorded_app)
+        assert "sub" not in claims
+        assert claims["iss"] == jira_site.client_key
+
+
+def test_a_request_is_anonymous_or_made_by_a_user_not_both(jira_site, recorded_app):
+    jira_site.install(recorded_app)
+
+    with pytest.raises(FakeJiraError, match="either anonymous or made by a user"):
+        jira_site.load_page(recorded_app, "hello", user=jira_site.admin, anonymous=True)
+
+
 def test_webhooks_and_their_retries(jira_site, recorded_app, recorder):
     jira_site.install(recorded_app)
     jira_site.add_project("ACME", "Acme")

@@ -75,6 +75,10 @@ class ToyApp:
     webhooks: list[tuple[str, str, dict]] = field(default_factory=list)
     descriptor: dict = field(default_factory=toy_descriptor)
 
+    @property
+    def base_url(self) -> str:
+        return self.descriptor["baseUrl"]
+
     def send(self, method, target, *, headers, body=b""):
         route = target.partition("?")[0].removeprefix(BASE_PATH)
         try:
@@ -123,7 +127,11 @@ class ToyApp:
         if key.status_code != 200:
             raise Refused(f"key service answered {key.status_code}")
         claims = jwt.decode(
-            token, key.text, algorithms=["RS256"], audience=BASE_URL, options={"require": ["exp", "iat", "qsh", "iss"]}
+            token,
+            key.text,
+            algorithms=["RS256"],
+            audience=self.base_url,
+            options={"require": ["exp", "iat", "qsh", "iss"]},
         )
         if claims["iss"] != payload["clientKey"] or claims["qsh"] != self._expected_qsh(method, target):
             raise Refused("iss or qsh")
@@ -177,10 +185,11 @@ class _ToyAppHandler(BaseHTTPRequestHandler):
 
 @contextmanager
 def served_over_http(app):
-    """The toy app on a loopback port, for RequestsTransport; yields its root URL."""
+    """The toy app on a loopback port, its baseUrl there (where Jira sends everything); yields its root URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ToyAppHandler)
     server.daemon_threads = True
     server.app = app
+    app.descriptor = {**app.descriptor, "baseUrl": f"http://127.0.0.1:{server.server_address[1]}{BASE_PATH}"}
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
