@@ -40,7 +40,7 @@ from fake_jira.urls import UrlScheme
 Statuses = tuple[int, ...]
 
 PAGE_OK: Statuses = (200,)
-# Jira counts a lifecycle callback as done on 200 or 204 (brief §1); webhooks on any 2xx.
+# Jira counts a lifecycle callback as done on 200 or 204 (docs/protocol.md §2); webhooks on any 2xx.
 CALLBACK_OK: Statuses = (200, 204)
 DELIVERED: Statuses = tuple(range(200, 300))
 REFUSED: Statuses = (401,)
