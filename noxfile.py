@@ -46,7 +46,10 @@ def demo(session: nox.Session) -> None:
     session.run("python", "manage.py", "migrate", "--noinput", "--verbosity", "0", env=env)
     # --bind wins over gunicorn.conf.py, which listens on every interface when PORT is set.
     app = "gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
-    session.run("python", "-m", "fake_jira", "demo", "--app-command", app, env=env)
+    # The webhook chapter reads back what the app stored through its own dumpdata (fake_jira.demo.readback).
+    stored = "python manage.py dumpdata jira_app.WebhookDelivery"
+    demo_args = ["--app-command", app, "--stored-webhooks-command", stored, *session.posargs]
+    session.run("python", "-m", "fake_jira", "demo", *demo_args, env=env)
 
 
 @nox.session
