@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ import requests
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import BadRequest, FakeJiraError, NotFound
 from fake_jira.messages import Request, Response
-from fake_jira.transports import RequestsTransport
+from fake_jira.transports import AppTransport, RequestsTransport
 
 if TYPE_CHECKING:
     from fake_jira.simulator import FakeJira
@@ -113,6 +114,49 @@ def lifecycle(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Re
     return Response.from_json(
         200, {"appStatus": response.status, "appResponse": response.text, "site": site_json(site)}
     )
+
+
+class _RecordingTransport:
+    """Passes requests on and keeps each target, so the control plane can say which URL it loaded."""
+
+    def __init__(self, transport: AppTransport) -> None:
+        self.transport = transport
+        self.targets: list[str] = []
+
+    def send(self, method: str, target: str, *, headers: Mapping[str, str], body: bytes = b"") -> Response:
+        self.targets.append(target)
+        return self.transport.send(method, target, headers=headers, body=body)
+
+
+def page(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    """``POST /_fake/sites/<name>/page`` with ``{"descriptorUrl": "...", "module": "hello"}``.
+
+    Loads the page module (``module``, else the descriptor's first page) as Jira's iframe does, and answers the
+    app's status and the signed URL it loaded, which a browser may open while its token lives (180 s).
+    """
+    site = _site(fake, params["name"])
+    body = _json_object(request, "descriptorUrl", '{"descriptorUrl": "http://127.0.0.1:8000/atlassian-connect.json"}')
+    connected = _connect(fake, body["descriptorUrl"])
+    recording = _RecordingTransport(connected.transport)
+    app = replace(connected, transport=recording)
+    module = body.get("module") or _first_page(app)
+    if not isinstance(module, str):
+        raise BadRequest("the descriptor declares no generalPages or adminPages module to load")
+    try:
+        response = site.load_page(app, module)
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+    url = f"{urlsplit(body['descriptorUrl']).scheme}://{urlsplit(body['descriptorUrl']).netloc}{recording.targets[-1]}"
+    return Response.from_json(200, {"appStatus": response.status, "module": module, "url": url})
+
+
+def _first_page(app: ConnectApp) -> str | None:
+    modules = app.descriptor.get("modules") or {}
+    for module_type in ("generalPages", "adminPages"):
+        for module in modules.get(module_type) or []:
+            if isinstance(module, Mapping) and isinstance(module.get("key"), str):
+                return str(module["key"])
+    return None
 
 
 def list_events(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:

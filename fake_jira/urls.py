@@ -95,6 +95,7 @@ CONTROL_ROUTES: tuple[Route[ControlHandler], ...] = (
     Route("GET", r"/sites/(?P<name>[^/]+)", control.get_site),
     Route("POST", r"/sites/(?P<name>[^/]+)/(?P<action>install|reinstall|uninstall)", control.lifecycle),
     Route("GET", r"/events", control.list_events),
+    Route("POST", r"/sites/(?P<name>[^/]+)/page", control.page),
 )
 
 
