@@ -49,7 +49,9 @@ def demo(session: nox.Session) -> None:
     # The webhook chapter reads back what the app stored through its own dumpdata (fake_jira.demo.readback).
     stored = "python manage.py dumpdata jira_app.WebhookDelivery"
     demo_args = ["--app-command", app, "--stored-webhooks-command", stored, *session.posargs]
-    session.run("python", "-m", "fake_jira", "demo", *demo_args, env=env)
+    # The command line runs past the demo's 100 columns: say what runs instead of echoing it.
+    session.log("python -m fake_jira demo: the app under gunicorn, fake_jira's server, the story")
+    session.run("python", "-m", "fake_jira", "demo", *demo_args, env=env, log=False)
 
 
 @nox.session
