@@ -96,6 +96,32 @@ def _lifecycle_command(action: str, summary: str) -> Callable[[argparse.Namespac
     return run
 
 
+def _add_page_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_lifecycle_arguments(parser)
+    parser.add_argument("--module", help="the page module's key (default: the descriptor's first page)")
+
+
+def page(args: argparse.Namespace) -> int:
+    """Load a page as the site's Jira would, and print its signed URL to open in a browser (valid 180 s)."""
+    control = args.server.rstrip("/") + "/_fake"
+    body = {"descriptorUrl": args.descriptor_url, **({"module": args.module} if args.module else {})}
+    try:
+        answer = requests.post(f"{control}/sites/{args.site}/page", json=body, timeout=60)
+    except requests.RequestException as error:
+        print(
+            f"no fake_jira at {args.server} ({type(error).__name__}): start 'python -m fake_jira serve'",
+            file=sys.stderr,
+        )
+        return 1
+    if answer.status_code != 200:
+        print(f"fake_jira refused: {'; '.join(answer.json()['errorMessages'])}", file=sys.stderr)
+        return 1
+    result = answer.json()
+    print(f"page {result['module']} on {args.site}: the app answered HTTP {result['appStatus']}")
+    print(f"open it within 180 s: {result['url']}")
+    return 0 if result["appStatus"] == 200 else 1
+
+
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "serve": (_add_serve_arguments, serve),
     "install": (
@@ -107,6 +133,7 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[
         _lifecycle_command("reinstall", "Reinstall the app, rotating its sharedSecret on that site."),
     ),
     "uninstall": (_add_lifecycle_arguments, _lifecycle_command("uninstall", "Uninstall the app from a site.")),
+    "page": (_add_page_arguments, page),
     "demo": (demo.add_arguments, demo.run),
     "check": (conformance.add_arguments, conformance.run),
 }

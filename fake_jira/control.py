@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from fake_jira.exceptions import BadRequest, FakeJiraError, JiraApiError, NotFou
 from fake_jira.messages import Request, Response
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
-from fake_jira.transports import ConnectTo, RequestsTransport, origin
+from fake_jira.transports import AppTransport, ConnectTo, RequestsTransport, origin
 from fake_jira.urls import Route
 
 
@@ -134,6 +135,51 @@ def lifecycle(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Re
     )
 
 
+class _RecordingTransport:
+    """Passes requests on and keeps each target, so the control plane can say which URL it loaded."""
+
+    def __init__(self, transport: AppTransport) -> None:
+        self.transport = transport
+        self.targets: list[str] = []
+
+    def send(self, method: str, target: str, *, headers: Mapping[str, str], body: bytes = b"") -> Response:
+        self.targets.append(target)
+        return self.transport.send(method, target, headers=headers, body=body)
+
+
+def page(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
+    """``POST /_fake/sites/<name>/page`` with ``{"descriptorUrl": "...", "module": "hello"}``.
+
+    Loads the page module (``module``, else the descriptor's first page) as Jira's iframe does, and answers the
+    app's status and the signed URL it loaded, which a browser may open while its token lives (180 s).
+    """
+    site = _site(fake, params["name"])
+    body = _json_object(request, "descriptorUrl", '{"descriptorUrl": "http://127.0.0.1:8000/atlassian-connect.json"}')
+    connected = _connect(fake, body["descriptorUrl"], _connect_to(body))
+    recording = _RecordingTransport(connected.transport)
+    app = replace(connected, transport=recording)
+    module = body.get("module") or _first_page(app)
+    if not isinstance(module, str):
+        raise BadRequest("the descriptor declares no generalPages or adminPages module to load")
+    try:
+        response = site.load_page(app, module)
+    except requests.RequestException as error:
+        raise BadRequest(f"the app at its baseUrl {app.base_url} did not answer ({type(error).__name__})") from None
+    except FakeJiraError as error:
+        raise BadRequest(str(error)) from None
+    url = origin(app.base_url) + recording.targets[-1]
+    return Response.from_json(200, {"appStatus": response.status, "module": module, "url": url})
+
+
+def _first_page(app: ConnectApp) -> str | None:
+    modules = app.descriptor.get("modules") or {}
+    for module_type in ("generalPages", "adminPages"):
+        for module in modules.get(module_type) or []:
+            if isinstance(module, Mapping) and isinstance(module.get("key"), str):
+                return str(module["key"])
+    return None
+
+
 def list_events(fake: FakeJira, request: Request, params: Mapping[str, str]) -> Response:
     return Response.from_json(
         200,
@@ -162,6 +208,7 @@ CONTROL_ROUTES: tuple[Route[ControlHandler], ...] = (
     Route("GET", r"/sites/(?P<name>[^/]+)", get_site),
     Route("POST", r"/sites/(?P<name>[^/]+)/(?P<action>install|reinstall|uninstall)", lifecycle),
     Route("GET", r"/events", list_events),
+    Route("POST", r"/sites/(?P<name>[^/]+)/page", page),
 )
 
 

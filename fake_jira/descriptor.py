@@ -23,9 +23,9 @@ _APP_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _LINKED_MODULE_TYPES = frozenset({"webItems"})
 _MIGRATION_REASONS = {
     "signed-install": "installs would be signed with a shared secret, which allows the tenant-takeover attack "
-    "(brief §3)",
+    "(docs/mistakes.md)",
     "context-qsh": "context tokens would carry no qsh and could be replayed against any of the app's routes "
-    "(brief §5.4)",
+    "(docs/protocol.md §5)",
 }
 
 
@@ -137,7 +137,7 @@ class ConnectApp:
 
     @property
     def base_path(self) -> str:
-        """The path part of baseUrl: Jira hashes requests to the app relative to it (brief §5.1)."""
+        """The path part of baseUrl: Jira hashes requests to the app relative to it (docs/protocol.md §4)."""
         return urlsplit(self.base_url).path
 
     def target(self, url: str) -> str:

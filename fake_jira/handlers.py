@@ -42,7 +42,7 @@ def install_key(keys: InstallKeyService, kid: str) -> Response:
 
 
 def authenticate(site: Site, request: Request) -> Installation:
-    """Check the app's JWT as Jira does (brief §6.1) and return the installation it speaks for."""
+    """Check the app's JWT as Jira does (docs/protocol.md §6) and return the installation it speaks for."""
     token = tokens.token_from_authorization(request.headers.get("Authorization"))
     issuer = tokens.unverified_claims(token).get("iss")
     installation = site.installation(issuer) if isinstance(issuer, str) else None

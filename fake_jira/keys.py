@@ -1,4 +1,4 @@
-"""Atlassian's install-key service: an RSA key pair per key id (kid), rotation, retirement (protocol brief §2.4).
+"""Atlassian's install-key service: an RSA key pair per key id (kid), rotation, retirement (docs/protocol.md §2).
 
 Generating an RSA 2048 key takes 50-100 ms, so keys come from a per-process pool: a simulator's n-th key
 is the pool's n-th key, generated on first use and shared by every simulator in the process. Kids never
@@ -31,7 +31,7 @@ def _pooled_key(index: int) -> rsa.RSAPrivateKey:
 
 
 def _new_kid() -> str:
-    # Modern kids are not UUIDs and may hold "/" (GitLab broke on that in Nov 2024, brief §2.4).
+    # Modern kids are not UUIDs and may hold "/" (GitLab broke on that in Nov 2024, docs/protocol.md §2).
     return f"fake-jira/{_PROCESS_TAG}/{next(_kid_numbers):02d}"
 
 
@@ -65,7 +65,7 @@ class InstallKeyService:
         return self._current or self.rotate()
 
     def rotate(self) -> InstallKey:
-        """Start signing with a new key under a new kid, as Atlassian does when it rotates (brief §2.4)."""
+        """Start signing with a new key under a new kid, as Atlassian does when it rotates (docs/protocol.md §2)."""
         with self._lock:
             key = InstallKey(_new_kid(), _pooled_key(self._issued))
             self._issued += 1

@@ -84,7 +84,7 @@ class Site:
         self.base_url = base_url.rstrip("/")
         self.display_url = display_url
         self.client_key = str(uuid.uuid4())
-        # A paid app's install carries a SEN and its pages lic=active (brief §2.2, §7).
+        # A paid app's install carries a SEN and its pages lic=active (docs/protocol.md §2, §7).
         self.entitlement_number = f"SEN-{secrets.randbelow(10**8):08d}" if licensed else None
         self.users = [User(new_account_id(), "Site Admin")]
         self.projects: dict[str, Project] = {}
@@ -94,7 +94,7 @@ class Site:
 
     @property
     def base_path(self) -> str:
-        """The context path ("" on *.atlassian.net): app tokens hash REST paths relative to it (brief §6.1)."""
+        """The context path ("" on *.atlassian.net): app tokens hash REST paths relative to it (docs/protocol.md §6)."""
         return urlsplit(self.base_url).path.rstrip("/")
 
     @property
@@ -153,7 +153,7 @@ class Site:
         return self.installations.get(app_key)
 
     def oauth_client_id(self, app_key: str) -> str:
-        """The app's OAuth client id on this site: stable across reinstalls (brief §6.2)."""
+        """The app's OAuth client id on this site: stable across reinstalls (docs/protocol.md §6)."""
         found = self.installations.get(app_key)
         return found.oauth_client_id if found else secrets.token_urlsafe(24)
 
@@ -165,7 +165,7 @@ class Site:
         oauth_client_id: str,
         scopes: frozenset[str] = frozenset(),
     ) -> Installation:
-        """Remember a completed install; a reinstall keeps the old secret as rotated away (brief §2.5)."""
+        """Remember a completed install; a reinstall keeps the old secret as rotated away (docs/protocol.md §8)."""
         found = self.installations.get(app_key)
         if found is None:
             found = Installation(

@@ -1,6 +1,6 @@
 """A Jira site as a test drives it: what it sends a Connect app, signed exactly as Jira signs it.
 
-Lifecycle callbacks (protocol brief §2), page loads (§4, §7), context-token calls (§5.4) and webhooks (§8),
+Lifecycle callbacks, page loads, context-token calls and webhooks (docs/protocol.md §2, §3, §5, §6),
 each addressed by the app's descriptor and sent through the app's transport. Every method takes an optional
 ``forgery`` (tokens.Forgery) to send a named hostile variant instead; a forged callback never changes what
 the site remembers.
@@ -32,7 +32,7 @@ _CONTEXT_VARIABLE = re.compile(r"\{([^{}]+)\}")
 
 @dataclass(frozen=True)
 class WebhookDelivery:
-    """One webhook as Jira queued it: retries send the same identifier and body again (brief §8)."""
+    """One webhook as Jira queued it: retries send the same identifier and body again (docs/protocol.md §6)."""
 
     identifier: str
     url: str
@@ -104,7 +104,7 @@ class JiraSite:
         """The REST calls apps made to this site, in order, with the status each got."""
         return [e for e in self._fake.events if e.direction is Direction.FROM_APP and e.site == self.name]
 
-    # --- Lifecycle (brief §2) ---------------------------------------------------------------------------
+    # --- Lifecycle (docs/protocol.md §2) -----------------------------------------------------------------------
 
     def _lifecycle_body(self, app: ConnectApp, event: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -127,7 +127,7 @@ class JiraSite:
     def install(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> Response:
         """Send ``installed`` (RS256, signed install) with a new sharedSecret; remembered only if the app says 2xx.
 
-        Jira marks an install incomplete unless the app answers 200 or 204 (brief §1), so a refused install
+        Jira marks an install incomplete unless the app answers 200 or 204 (docs/protocol.md §2), so a refused install
         leaves the site as it was.
         """
         body = self._lifecycle_body(app, "installed")
@@ -141,7 +141,7 @@ class JiraSite:
         return response
 
     def reinstall(self, app: ConnectApp, *, user: User | None = None, forgery: Forgery | None = None) -> Response:
-        """Install again over an existing installation: a new sharedSecret, the old one rotated away (brief §2.5)."""
+        """Install again over an installation: a new sharedSecret, the old one rotated away (docs/protocol.md §8)."""
         self.installation(app)
         return self.install(app, user=user, forgery=forgery)
 
@@ -188,7 +188,7 @@ class JiraSite:
             raise FakeJiraError(f"app {app.key!r} declares no lifecycle.{event} URL in its descriptor")
         return url
 
-    # --- Pages, context tokens, webhooks (brief §4, §5.4, §8) -------------------------------------------
+    # --- Pages, context tokens, webhooks (docs/protocol.md §3, §5, §6) ---------------------------------
 
     def load_page(
         self,

@@ -29,12 +29,12 @@ from fake_jira.exceptions import FakeJiraError, Unauthorized
 
 CONTEXT_QSH = "context-qsh"
 
-# Lifetimes Jira gives its tokens (protocol brief §4.3, §4.5): iframe tokens 180 s, context tokens 15 min.
+# Lifetimes Jira gives its tokens (docs/protocol.md §3, §5): iframe tokens 180 s, context tokens 15 min.
 REQUEST_TOKEN_SECONDS = 180
 CONTEXT_TOKEN_SECONDS = 900
-# Jira reads the app's tokens with Atlassian's JwtReader, which allows 30 s of clock skew (brief §4.5).
+# Jira reads the app's tokens with Atlassian's JwtReader, which allows 30 s of clock skew (docs/protocol.md §3).
 APP_TOKEN_LEEWAY_SECONDS = 30
-# Atlassian's Java reader refuses tokens without these (brief §4.4 step 6, §6.1).
+# Atlassian's Java reader refuses tokens without these (docs/protocol.md §3, §6).
 APP_TOKEN_CLAIMS = ("iss", "iat", "exp", "qsh")
 
 Algorithm = Literal["HS256", "RS256"]
@@ -43,17 +43,17 @@ Algorithm = Literal["HS256", "RS256"]
 # --- The query string hash --------------------------------------------------------------------------------
 #
 # ORACLE, kept independent on purpose: written from the rules of Atlassian's Java HttpRequestCanonicalizer
-# (protocol brief §5.1), sharing no code with jira_app.qsh or atlassian-jwt. The app is tested against it, so
+# (docs/protocol.md §4), sharing no code with jira_app.qsh or atlassian-jwt. The app is tested against it, so
 # a bug shared by both sides would pass unseen. fixtures/qsh_vectors.json pins it (tests/fake_jira/test_tokens.py).
 
 
 def canonical_path(path: str, base_path: str = "") -> str:
-    """The path relative to ``base_path``, with one trailing ``/`` removed and ``&`` escaped (brief §5.1 step 2)."""
+    """The path relative to ``base_path``, one trailing ``/`` removed, ``&`` escaped (docs/protocol.md §4, step 2)."""
     base_path = base_path.rstrip("/")
     # Java takes getRequestURI() minus the context path: a plain prefix, not a path-segment match.
     if base_path and path.startswith(base_path):
         path = path[len(base_path) :]
-    # StringUtils.removeEnd(path, "/") removes a single slash: "/foo//" becomes "/foo/" (brief §12.4).
+    # StringUtils.removeEnd(path, "/") removes a single slash: "/foo//" becomes "/foo/" (fixtures/README.md: probes).
     if path.endswith("/"):
         path = path[:-1]
     if not path.startswith("/"):
@@ -62,15 +62,15 @@ def canonical_path(path: str, base_path: str = "") -> str:
 
 
 def _percent_encode(text: str) -> str:
-    # Only A-Z a-z 0-9 - . _ ~ stay as they are ("for consistency with OAuth1", brief §5.1 step 3).
+    # Only A-Z a-z 0-9 - . _ ~ stay as they are ("for consistency with OAuth1", docs/protocol.md §4, step 3).
     return quote(text, safe="")
 
 
 def canonical_query(query: str, form: str | None = None) -> str:
-    """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined and sorted (brief §5.1 step 3).
+    """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined and sorted (docs/protocol.md §4, step 3).
 
     ``form`` is an ``application/x-www-form-urlencoded`` body: the servlet parameter map Jira reads holds its
-    fields too (brief §5.2, vector js-48).
+    fields too (docs/protocol.md §4; vector js-48).
     """
     values_by_name: dict[str, list[str]] = {}
     for source in (query, form or ""):
@@ -124,7 +124,7 @@ class TokenSpec:
     """Everything a Jira token is made from; ``mint`` turns it into a compact JWT, honest or forged.
 
     ``qsh`` is the request the token is bound to, or a fixed value (``CONTEXT_QSH``). ``audience`` is set only
-    on signed installs, where ``aud`` is a list whose first item is the app's baseUrl (brief §2.3 step 5).
+    on signed installs, where ``aud`` is a list whose first item is the app's baseUrl (docs/protocol.md §2).
     """
 
     algorithm: Algorithm
@@ -180,7 +180,7 @@ def _assemble(header: Mapping[str, Any], claims: Mapping[str, Any], hmac_key: by
 
 
 def new_shared_secret() -> str:
-    """An opaque secret shaped like Jira's: an ``ATCO`` prefix and random text (brief §1)."""
+    """An opaque secret shaped like Jira's: an ``ATCO`` prefix and random text (docs/protocol.md §2)."""
     return "ATCO" + secrets.token_urlsafe(48)
 
 
@@ -314,7 +314,7 @@ def mint(spec: TokenSpec, forgery: Forgery | None = None, *, substitute_secret: 
     return f"{signing_input}.{_b64(bytes(raw))}"
 
 
-# --- Jira's check of the app's own tokens (app → Jira REST calls, brief §6.1) ------------------------------
+# --- Jira's check of the app's own tokens (app → Jira REST calls, docs/protocol.md §6) ------------------------
 
 
 def token_from_authorization(authorization: str | None) -> str:

@@ -1,7 +1,7 @@
 """Authenticating a request to the app: find the token, pick the tenant by its ``iss``, verify.
 
 The tenant is chosen only by the token's ``iss`` (the clientKey), never by ``xdm_e``, ``cp`` or any other
-query parameter: those are the user's to edit (protocol brief §7).
+query parameter: those are the user's to edit (docs/protocol.md §7).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SignedInstallRequest(HttpRequest):
 
 
 def token_from_request(request: HttpRequest) -> str:
-    """The JWT from ``Authorization: JWT <token>``, else from the ``jwt`` query parameter (brief §4.2)."""
+    """The JWT from ``Authorization: JWT <token>``, else from the ``jwt`` query parameter (docs/protocol.md §3)."""
     # META rather than request.headers, which would copy every header into a new mapping for this one.
     authorization: str = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, credentials = authorization.partition(" ")
@@ -76,7 +76,7 @@ def _query_parameter(request: HttpRequest, name: str) -> str:
 
 
 def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> AtlassianHostUser:
-    """Verify a tenant's HS256 token for this request under ``policy`` (brief §4.4)."""
+    """Verify a tenant's HS256 token for this request under ``policy`` (docs/protocol.md §3)."""
     token = tokens.read_unverified(token_from_request(request))
     host = AtlassianHost.objects.for_authentication(token.issuer)
     if host is None:
@@ -96,10 +96,10 @@ def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> Atlas
 
 
 def authenticate_install(request: HttpRequest) -> tokens.VerifiedToken:
-    """Verify an Atlassian-signed (RS256) installed/uninstalled callback (brief §2.3)."""
+    """Verify an Atlassian-signed (RS256) installed/uninstalled callback (docs/protocol.md §2)."""
     token = tokens.read_unverified(token_from_request(request))
     if token.header.get("alg") != "RS256":
-        # Refused before any key is fetched: an HS256 or unsigned install is the tenant-takeover attack (§3.2).
+        # Refused before any key is fetched: an HS256 or unsigned install is the tenant takeover (docs/mistakes.md).
         raise exceptions.WrongAlgorithm("install and uninstall callbacks must be signed by Atlassian with RS256")
     public_key = install_keys.get_install_key(token.header.get("kid"))
     return tokens.verify_install_token(

@@ -1,4 +1,4 @@
-"""Calls from the app to a tenant's Jira REST API, each signed as the app (protocol brief §6.1).
+"""Calls from the app to a tenant's Jira REST API, each signed as the app (docs/protocol.md §6).
 
 Every request gets its own HS256 token: ``iss`` = the app key, ``qsh`` of exactly the request sent,
 ``exp`` three minutes ahead, signed with that tenant's sharedSecret. Requests go to the tenant's stored

@@ -55,7 +55,7 @@ class Settings:
 
     @property
     def install_key_cache_seconds(self) -> int:
-        # A rotated Atlassian key always gets a new kid, so a key may be kept long (protocol brief §2.4).
+        # A rotated Atlassian key always gets a new kid, so a key may be kept long (docs/protocol.md §2).
         return int(getattr(settings, "ATLASSIAN_CONNECT_INSTALL_KEY_CACHE_SECONDS", 24 * 3600))
 
     @property

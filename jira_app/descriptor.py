@@ -9,7 +9,7 @@ from django.urls import reverse
 from jira_app.conf import conf
 
 API_MIGRATIONS = {
-    # Installs are RS256-signed by Atlassian; context tokens carry qsh "context-qsh" (brief §2.1, §5.4).
+    # Installs are RS256-signed by Atlassian; context tokens carry qsh "context-qsh" (docs/protocol.md §2, §5).
     "signed-install": True,
     "context-qsh": True,
 }

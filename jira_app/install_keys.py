@@ -1,7 +1,7 @@
 """Atlassian's install-signing public keys: fetched by ``kid`` from the configured key service, cached by kid.
 
 The key service's host comes from settings only (ATLASSIAN_CONNECT_INSTALL_KEYS_URL), never from the request;
-the ``kid`` is checked against a safe character set before it goes into the URL (protocol brief §2.4).
+the ``kid`` is checked against a safe character set before it goes into the URL (docs/protocol.md §2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The lifecycle callbacks: installed, uninstalled, enabled, disabled (protocol brief §2).
+"""The lifecycle callbacks: installed, uninstalled, enabled, disabled (docs/protocol.md §2).
 
 Each handler runs after the middleware verified the token, is idempotent, and tolerates callbacks arriving
-out of order (disabled and uninstalled may come a few milliseconds apart, in either order: brief §1). A
+out of order (disabled and uninstalled may come a few milliseconds apart, in either order: docs/protocol.md §2). A
 reinstall rotates the secret inside one transaction holding the tenant's row lock, so from its response on
 every process sees only the new secret.
 """
@@ -24,7 +24,7 @@ from jira_app.tokens import VerifiedToken
 logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 64 * 1024
-MAX_SECRET_BYTES = 400  # Atlassian: store up to 400 bytes, treat as opaque (brief §1)
+MAX_SECRET_BYTES = 400  # Atlassian: store up to 400 bytes, treat as opaque (docs/protocol.md §2)
 _FIELD_LENGTHS = {"clientKey": 255, "baseUrl": 255, "displayUrl": 255, "productType": 50, "oauthClientId": 255,
                   "serviceEntitlementNumber": 255, "description": 10_000, "key": 64,
                   "installationId": 255}  # fmt: skip
@@ -107,7 +107,7 @@ def _site_url(value: str, name: str) -> hosts.SiteUrl:
 
 
 def _require_issuer_is_client_key(token: VerifiedToken, payload: LifecyclePayload) -> None:
-    # The body is not covered by the signature, so it must name the site the token was issued for (§2.2).
+    # The body is not covered by the signature, so it must name the site the token was issued for (docs/mistakes.md).
     if token.issuer != payload.client_key:
         raise exceptions.ClientKeyMismatch("the token's iss does not match the body's clientKey")
 

@@ -1,6 +1,6 @@
 """The query string hash (``qsh``): canonical request and its SHA-256, as Jira computes them.
 
-Rules: protocol brief §5 (Atlassian's Java ``HttpRequestCanonicalizer``). The query part comes from
+Rules: docs/protocol.md §4 (Atlassian's Java ``HttpRequestCanonicalizer``). The query part comes from
 ``atlassian_jwt.url_utils``, which matches every official vector. Its path handling does not: it strips every
 leading and trailing ``/`` (``/foo//`` becomes ``/foo`` where Jira says ``/foo/``) and splits off
 ``;params`` before escaping ``&``. So the path is canonicalised here, and only here.
@@ -24,7 +24,7 @@ _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def canonical_path(path: str, base_path: str = "") -> str:
-    """The path relative to ``base_path``, one trailing ``/`` removed, ``&`` escaped (brief §5.1 step 2)."""
+    """The path relative to ``base_path``, one trailing ``/`` removed, ``&`` escaped (docs/protocol.md §4, step 2)."""
     base_path = base_path.rstrip("/")
     if base_path and (path == base_path or path.startswith(base_path + "/")):
         path = path[len(base_path) :]
@@ -36,7 +36,7 @@ def canonical_path(path: str, base_path: str = "") -> str:
 
 
 def canonical_query(query_string: str) -> str:
-    """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined, sorted (brief §5.1 step 3)."""
+    """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined, sorted (docs/protocol.md §4, step 3)."""
     if not query_string:
         return ""
     if any(character in query_string for character in _URLSPLIT_SPECIAL):
@@ -99,7 +99,7 @@ def request_hashes(request: HttpRequest, base_path: str) -> list[str]:
     """Every ``qsh`` the request may legitimately carry: from its query, and for form POSTs also with the body.
 
     Jira's Java code reads parameters from the servlet parameter map, which merges a form body into the
-    query (brief §5.2, vectors 48 and 49), so a form POST may be hashed either way.
+    query (docs/protocol.md §4; vectors js-48 and js-49), so a form POST may be hashed either way.
     """
     method = request.method or "GET"
     path = raw_request_path(request)

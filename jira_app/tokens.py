@@ -1,7 +1,7 @@
 """Verifying Connect JWTs with PyJWT: HS256 tokens from a tenant, RS256 signed installs from Atlassian.
 
 Nothing here touches the database or the network: the caller supplies the key. The algorithm is fixed by
-the kind of request, never taken from the token's header (protocol brief §2.3 step 2, §4.4 step 4).
+the kind of request, never taken from the token's header (docs/protocol.md §2, §3).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class VerifiedToken:
 
     @property
     def subject(self) -> str | None:
-        """The Atlassian accountId of the user, absent when no user is logged in (brief §4.3)."""
+        """The Atlassian accountId of the user, absent when no user is logged in (docs/protocol.md §3)."""
         sub = self.claims.get("sub")
         return sub if isinstance(sub, str) and sub else None
 
@@ -89,7 +89,7 @@ def _decode(
     token: str, key: str | RSAPublicKey, algorithm: str, *, leeway: int, audience: list[str] | None
 ) -> dict[str, Any]:
     required = INSTALL_TOKEN_CLAIMS if audience is not None else HOST_TOKEN_CLAIMS
-    # Tenant tokens may carry an undocumented 'aud' (brief §4.3): only install tokens have it checked.
+    # Tenant tokens may carry an undocumented 'aud' (docs/protocol.md §3): only install tokens have it checked.
     options: Any = {"require": list(required), "verify_aud": audience is not None}
     try:
         claims: dict[str, Any] = jwt.decode(
@@ -159,10 +159,10 @@ def load_public_key(pem: str) -> RSAPublicKey:
 def verify_install_token(
     token: UnverifiedToken, public_key: RSAPublicKey, *, audience: str, expected_qsh: list[str], leeway: int
 ) -> VerifiedToken:
-    """Verify an RS256 signed install: signature, ``aud`` = app baseUrl, times, ``qsh`` (brief §2.3)."""
+    """Verify an RS256 signed install: signature, ``aud`` = app baseUrl, times, ``qsh`` (docs/protocol.md §2)."""
     if token.header.get("alg") != "RS256":
         raise exceptions.WrongAlgorithm("install and uninstall callbacks must be signed by Atlassian with RS256")
-    # ACE ignores one trailing "/" when comparing aud with the baseUrl (brief §2.3 step 5).
+    # ACE ignores one trailing "/" when comparing aud with the baseUrl (docs/protocol.md §2).
     audiences = [audience.rstrip("/"), audience.rstrip("/") + "/"]
     claims = _decode(token.raw, public_key, "RS256", leeway=leeway, audience=audiences)
     _check_qsh(claims, expected_qsh, allow_context=False)

@@ -1,4 +1,4 @@
-"""The contract's routes under /jira/ (../shared/contract.md). Paths are stable: tools outside rely on them."""
+"""The app's routes under /jira/ (docs/protocol.md). Paths are stable: Jira and tools outside rely on them."""
 
 from __future__ import annotations
 

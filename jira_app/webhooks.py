@@ -1,4 +1,4 @@
-"""Webhook deliveries from a tenant, kept once per ``X-Atlassian-Webhook-Identifier`` (brief §8)."""
+"""Webhook deliveries from a tenant, kept once per ``X-Atlassian-Webhook-Identifier`` (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

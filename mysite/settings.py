@@ -67,7 +67,7 @@ if IS_PROD and SECRET_KEY == _DEV_SECRET_KEY:
 # https://docs.djangoproject.com/en/5.2/ref/settings/#debug
 DEBUG = env.bool("DEBUG", default=False)
 
-# --- Atlassian Connect (the HTTP contract: ../shared/contract.md) -------------------------------------------
+# --- Atlassian Connect (README.md, Settings; docs/protocol.md) ----------------------------------------------
 ATLASSIAN_CONNECT_BASE_URL = env.str("ATLASSIAN_CONNECT_BASE_URL", default="http://localhost:8000")
 ATLASSIAN_CONNECT_INSTALL_KEYS_URL = env.str(
     "ATLASSIAN_CONNECT_INSTALL_KEYS_URL", default="https://connect-install-keys.atlassian.com"
@@ -85,7 +85,7 @@ ATLASSIAN_CONNECT_ENCRYPTION_KEYS = env.list(
 )
 # Clock skew tolerated on exp/iat of incoming tokens, in seconds (Atlassian's Spring Boot framework: 30 s).
 ATLASSIAN_CONNECT_JWT_LEEWAY = _int("ATLASSIAN_CONNECT_JWT_LEEWAY", 30)
-# Atlassian's JavaScript bridge; all.js must come from the Connect CDN, never from xdm_e (protocol brief §7).
+# Atlassian's JavaScript bridge; all.js must come from the Connect CDN, never from xdm_e (docs/protocol.md §7).
 ATLASSIAN_CONNECT_ALL_JS_URL = env.str(
     "ATLASSIAN_CONNECT_ALL_JS_URL", default="https://connect-cdn.atl-paas.net/all.js"
 )
@@ -140,7 +140,7 @@ WSGI_APPLICATION = "mysite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "mysite" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

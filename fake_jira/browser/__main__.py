@@ -11,7 +11,7 @@ from types import FrameType
 
 from fake_jira.browser.assets import NODE_MODULES_ENV
 from fake_jira.browser.stack import DEFAULT_DESCRIPTOR_PATH, DevStack
-from fake_jira.demo import AppDidNotStart
+from fake_jira.demo.command import AppDidNotStart
 from fake_jira.server import DEFAULT_PORT
 
 

@@ -12,7 +12,9 @@ import pytest
 
 from fake_jira.__main__ import main
 from fake_jira.demo import Story
+from fake_jira.demo.output import WIDTH
 from fake_jira.messages import Response
+from jira_app.models import WebhookDelivery
 from tests.fake_jira.toy_app import DESCRIPTOR_PATH, Tenant, ToyApp, served_over_http
 from tests.mysite.processes import manage
 
@@ -28,11 +30,24 @@ def play(story: Story) -> tuple[bool, list[str]]:
 
 
 def marked(lines: list[str], mark: str) -> list[str]:
-    return [line for line in lines if line.startswith(mark)]
+    """The steps marked ``mark``, each one string: its line and the continuation lines it wrapped into."""
+    steps: list[str] = []
+    for line in lines:
+        if line.startswith(("✓", "✗")):
+            steps.append(line)
+        elif steps and line.startswith(" " * 11) and steps[-1][:1] in "✓✗":
+            steps[-1] += " " + line.strip()
+        else:
+            steps.append(line)
+    return [step for step in steps if step.startswith(mark)]
+
+
+def stored_deliveries():
+    return list(WebhookDelivery.objects.values("identifier", "retry_count", "duplicates"))
 
 
 def test_the_story_passes_against_this_project_and_shows_no_secret(fake_jira, transport):
-    passed, lines = play(Story(fake_jira, transport))
+    passed, lines = play(Story(fake_jira, transport, stored_webhooks=stored_deliveries))
 
     assert passed, "\n".join(lines)
     assert (len(marked(lines, "✓")), marked(lines, "✗")) == (STEPS, [])
@@ -41,6 +56,54 @@ def test_the_story_passes_against_this_project_and_shows_no_secret(fake_jira, tr
     secrets += [i.shared_secret for site in fake_jira.sites for i in site.state.installations.values()]
     assert len(secrets) == 4  # three installs and one rotation
     assert not [secret for secret in secrets if any(secret in line for line in lines)]
+    assert [line for line in lines if len(line) > WIDTH] == []
+
+
+def test_the_webhook_retry_is_read_back_from_the_app_as_one_stored_copy(fake_jira, transport):
+    passed, lines = play(Story(fake_jira, transport, stored_webhooks=stored_deliveries))
+
+    text = "\n".join(lines)
+    assert passed, text
+    assert "retry 1 → 204: the retry accepted, and read back from the app's store: one copy kept" in " ".join(
+        text.split()
+    )
+    assert WebhookDelivery.objects.get().duplicates == 1
+
+
+def test_an_app_that_keeps_every_retry_gets_a_cross(fake_jira):
+    app = ToyApp(keys_url=fake_jira.keys_url)  # it appends each delivery, retries included
+    story = Story(
+        fake_jira,
+        app,
+        descriptor_path=DESCRIPTOR_PATH,
+        context_path="/api/whoami",
+        stored_webhooks=lambda: [{"identifier": identifier} for identifier, _, _ in app.webhooks],
+    )
+
+    passed, lines = play(story)
+
+    assert not passed
+    crosses = marked(lines, "✗")
+    assert len(crosses) == 1
+    assert "retry 1" in crosses[0]
+    assert "the app stored 2 copies of delivery" in crosses[0]
+
+
+def test_explain_shows_each_token_decoded_and_its_qsh_computed_without_a_secret(fake_jira, transport):
+    passed, lines = play(Story(fake_jira, transport, explain=True, stored_webhooks=stored_deliveries))
+
+    assert passed, "\n".join(lines)
+    labels = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
+    for label in ("header", "claims", "signed", "body", "canonical", "sha256"):
+        assert label in labels
+    assert labels.count("header") == STEPS - 1  # every step but the descriptor carries a token
+    assert "  signed     HS256 with acme's replaced sharedSecret" in "\n".join(lines)
+    assert any(line.startswith("  canonical  GET&/jira/hello.html&") for line in lines)
+    assert any(line.endswith("= the token's qsh") for line in lines)
+    secrets = [i.shared_secret for site in fake_jira.sites for i in site.state.installations.values()]
+    secrets += [s for site in fake_jira.sites for i in site.state.installations.values() for s in i.previous_secrets]
+    assert not [secret for secret in secrets if any(secret in line for line in lines)]
+    assert [line for line in lines if len(line) > WIDTH] == []
 
 
 def test_the_story_passes_against_another_framework(fake_jira):
@@ -117,8 +180,12 @@ def test_the_demo_command_plays_the_story_against_gunicorn(tmp_path, monkeypatch
         monkeypatch.setenv(name, value)
     command = f"{sys.executable} -m gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
 
-    status = main(["demo", "--app-command", command])
+    stored = f"{sys.executable} manage.py dumpdata jira_app.WebhookDelivery"
+
+    status = main(["demo", "--app-command", command, "--stored-webhooks-command", stored])
 
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"{STEPS} steps: {STEPS} ✓, 0 ✗" in out
+    assert "read back from the app's store: one copy kept, its duplicates counter 1" in " ".join(out.split())
+    assert [line for line in out.splitlines() if len(line) > WIDTH] == []

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from fake_jira.demo import free_port
+from fake_jira.demo.command import free_port
 from fake_jira.forge.checks import build_cases, run_forge_checks
 from jira_app import forge
 

@@ -45,9 +45,9 @@ def test_a_broken_descriptor_gets_one_sentence_per_problem():
         "+ a path from the descriptor",
         "'authentication.type' is 'none', not 'jwt': Jira would send no sharedSecret and sign nothing",
         "'apiMigrations.signed-install' is not true: installs would be signed with a shared secret, which allows "
-        "the tenant-takeover attack (brief §3)",
+        "the tenant-takeover attack (docs/mistakes.md)",
         "'apiMigrations.context-qsh' is not true: context tokens would carry no qsh and could be replayed against "
-        "any of the app's routes (brief §5.4)",
+        "any of the app's routes (docs/protocol.md §5)",
         "'lifecycle.uninstalled' is missing: Jira would never tell the app it was uninstalled",
         "'lifecycle.installed' is 'https://elsewhere.example.com/installed', not a path relative to baseUrl "
         "(write it as '/installed')",

@@ -70,6 +70,29 @@ def test_install_rotate_uninstall_drive_an_app_through_a_running_server(fake_jir
     assert out[1].startswith("reinstall on globex")
 
 
+def test_page_prints_a_signed_url_that_opens_the_page_while_its_token_lives(fake_jira_server, served_toy, capsys):
+    options = ["--server", fake_jira_server.url, "--site", "acme"]
+    assert main(["install", served_toy, *options]) == 0
+    capsys.readouterr()
+
+    assert main(["page", served_toy, *options]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "page hello on acme: the app answered HTTP 200"
+    url = out[1].removeprefix("open it within 180 s: ")
+    assert url.startswith(served_toy.removesuffix(DESCRIPTOR_PATH) + "/toy/hello?")
+    assert "&jwt=" in url
+    assert requests.get(url, timeout=5).status_code == 200  # what the browser gets
+
+
+def test_page_of_a_site_without_the_app_says_why(fake_jira_server, served_toy, capsys):
+    requests.post(f"{fake_jira_server.url}/_fake/sites", json={"name": "initech"}, timeout=5)
+
+    assert main(["page", served_toy, "--server", fake_jira_server.url, "--site", "initech"]) == 1
+
+    assert "fake_jira refused: " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "error"),
     [

@@ -49,7 +49,7 @@ def toy_descriptor() -> dict:
 
 
 def app_token(secret, method, path_and_query, *, issuer=APP_KEY, lifetime=180, algorithm="HS256", **claims):
-    """A token as a Connect app signs its REST calls (brief §6.1): qsh of the path relative to the site."""
+    """A token as a Connect app signs its REST calls (docs/protocol.md §6): qsh of the path relative to the site."""
     now = int(time.time())
     payload = {"iss": issuer, "iat": now, "exp": now + lifetime, "qsh": hash_url(method, path_and_query), **claims}
     return jwt.encode(payload, secret, algorithm=algorithm)

@@ -1,7 +1,7 @@
 """Forged installs and forged requests: each gets a 4xx, a log line without secrets, and changes nothing.
 
 The victim is an installed site; the attacker tries to overwrite its secret (the tenant-takeover attack of
-protocol brief §3.2) or to act as it. After every attempt the victim's row is byte-for-byte the same and its
+docs/mistakes.md) or to act as it. After every attempt the victim's row is byte-for-byte the same and its
 real secret still works.
 """
 

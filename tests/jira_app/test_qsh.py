@@ -19,7 +19,7 @@ REQUEST_VECTORS = [v for v in VECTORS if v["kind"] == "request"]
 def test_canonical_request_matches_the_official_vector(vector):
     query = vector["query"]
     if vector.get("form"):
-        # Vector 48: Jira hashes a form body's parameters as if they were in the query (brief §5.2).
+        # Vector 48: Jira hashes a form body's parameters as if they were in the query (docs/protocol.md §4).
         query = f"{query}&{vector['form']}" if query else vector["form"]
 
     canonical = qsh.canonical_request(vector["method"], vector["path"], query, base_path=vector["base_path"])
