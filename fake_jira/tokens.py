@@ -1,9 +1,10 @@
 """The JWTs Jira sends (RS256 signed installs; HS256 lifecycle, page, webhook and context tokens), the named
 forgeries hostile tests send instead, the check Jira makes on the app's own tokens, and the query string hash.
 
-PyJWT signs every token, honest or forged, that it is willing to sign. The three forgeries it rightly refuses
-to produce (``alg: none``, an HMAC keyed with the RSA public key, a non-string ``kid``) are assembled by
-``_assemble``, with the HMAC from the standard library.
+PyJWT signs every token, honest or forged, that it is willing to sign (``alg: none`` included). The two
+forgeries it rightly refuses to produce (an HMAC keyed with an RSA public key, a non-string ``kid``) are signed
+by ``hmac_signed``, with the HMAC from the standard library; the Forge tokens (fake_jira.forge.tokens) use it
+too.
 """
 
 from __future__ import annotations
@@ -172,11 +173,12 @@ def encode(header: Mapping[str, Any], claims: Mapping[str, Any], key: str | RSAP
     return jwt.encode(dict(claims), key, algorithm=str(header["alg"]), headers=extra or None)
 
 
-def _assemble(header: Mapping[str, Any], claims: Mapping[str, Any], hmac_key: bytes | None) -> str:
-    """A token PyJWT refuses to make: HS256 over ``hmac_key`` (any bytes), or no signature when it is None."""
+def hmac_signed(header: Mapping[str, Any], claims: Mapping[str, Any], key: bytes) -> str:
+    """An HMAC-SHA256 signature over any ``key``, under the header as given: the forgeries PyJWT rightly refuses
+    to sign (HS256 keyed with an RSA public key's PEM, a ``kid`` that is not a string). Every other token, honest
+    or forged, goes through ``encode``."""
     signing_input = f"{_b64_json(header)}.{_b64_json(claims)}"
-    signature = b"" if hmac_key is None else hmac.new(hmac_key, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(signature)}"
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
 
 
 def new_shared_secret() -> str:
@@ -254,7 +256,8 @@ def _other_target(target: QshTarget, forgery: Forgery) -> QshTarget:
     return replace(target, query=f"{target.query}&other=1" if target.query else "other=1")
 
 
-def _public_pem(key: RSAPrivateKey) -> bytes:
+def public_pem(key: RSAPrivateKey) -> bytes:
+    """The public half's PEM: the HMAC key of the key-confusion forgery."""
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -293,14 +296,14 @@ def mint(spec: TokenSpec, forgery: Forgery | None = None, *, substitute_secret: 
         return encode(header, claims, spec.key)
     if forgery is Forgery.KID_NOT_STRING:
         # PyJWT will not put a non-string kid in a header; the signature is beside the point here.
-        return _assemble({**header, "kid": _KID_VALUES[forgery]}, claims, hmac_key=b"unused")
+        return hmac_signed({**header, "kid": _KID_VALUES[forgery]}, claims, b"unused")
     if forgery in _KID_VALUES:
         return encode({**header, "kid": _KID_VALUES[forgery]}, claims, spec.key)
     if forgery is Forgery.ALG_NONE:
-        return _assemble({**header, "alg": "none"}, claims, hmac_key=None)
+        return encode({**header, "alg": "none"}, claims, "")
     if forgery is Forgery.HS256_WITH_PUBLIC_KEY:
         assert isinstance(spec.key, RSAPrivateKey)  # guaranteed by applies_to()
-        return _assemble({**header, "alg": "HS256"}, claims, hmac_key=_public_pem(spec.key))
+        return hmac_signed({**header, "alg": "HS256"}, claims, public_pem(spec.key))
     if forgery is Forgery.OVERSIZED:
         return encode(header, {**claims, "padding": "x" * 100_000}, spec.key)
     if forgery is Forgery.GARBAGE:

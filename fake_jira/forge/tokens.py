@@ -7,19 +7,15 @@ installation.contexts}``; ``context`` and ``principal`` only on calls from a use
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
-import hmac
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 
+from fake_jira import tokens
 from fake_jira.forge.keys import ForgeKeySet
 
 ISSUER = "forge/invocation-token"
@@ -106,20 +102,7 @@ def mint(spec: FitSpec, keys: ForgeKeySet, forgery: FitForgery | None = None) ->
     elif forgery is FitForgery.MISSING_JTI:
         del claims["jti"]
     elif forgery is FitForgery.HS256:
-        public = keys.current.private_key.public_key()
-        pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return _hmac_signed(claims, kid, pem)
+        return tokens.hmac_signed({"alg": "HS256", "typ": "JWT", "kid": kid}, claims, tokens.public_pem(key))
     elif forgery is FitForgery.ALG_NONE:
         return jwt.encode(claims, "", algorithm="none", headers={"kid": kid})
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-
-
-def _hmac_signed(claims: dict[str, Any], kid: str, key: bytes) -> str:
-    """HS256 keyed with a public key: the key-confusion forgery PyJWT rightly refuses to sign."""
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
-    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-    return f"{signing_input}.{b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
