@@ -3,7 +3,8 @@
 Options: ``--keys-port`` (where the check serves install keys), ``--context-path`` (the app's endpoint for
 ``AP.context.getToken()`` tokens, relative to baseUrl; a missing leading '/' is added), ``--connect-to
 HOST1:PORT1:HOST2:PORT2`` (repeatable; curl's: the connection goes to HOST2:PORT2, the request and its qsh stay
-those of baseUrl), ``--strict`` (warnings count as failures).
+those of baseUrl), ``--strict`` (warnings count as failures), ``--forge-app-id`` (with
+``--forge-lifecycle-path`` and ``--forge-endpoint-path``: the Forge Remote cases).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fake_jira.conformance.forge import DEFAULT_ENDPOINT_PATH, DEFAULT_LIFECYCLE_PATH, ForgeRemote
 from fake_jira.conformance.runner import run_conformance
 from fake_jira.exceptions import FakeJiraError
 from fake_jira.transports import ConnectTo
@@ -28,6 +30,11 @@ goes to the descriptor's baseUrl, as Jira sends it. For an app that listens else
 --connect-to app.example.com:443:127.0.0.1:3000 moves the connection only, as curl's option does; the report
 says so. Nothing but the app and the check's own loopback server is contacted. The check installs the app on
 sites of its own and uninstalls it from each at the end; run it against a throwaway database all the same.
+
+A Connect-on-Forge app's Forge Remote is checked too with --forge-app-id, the app's Forge ARI: the check then
+also serves Forge's JWKS (printed second), and the app must run with ATLASSIAN_FORGE_APP_ID set to that ARI
+and ATLASSIAN_FORGE_JWKS_URL to the JWKS. Its lifecycle trigger and UI endpoints default to this project's
+(--forge-lifecycle-path, --forge-endpoint-path).
 
 Set-up problems (no descriptor at the URL, a baseUrl that answers nothing or serves another app, an app that
 never fetches its key from the check's install-key service, a --context-path that is a URL) stop the check
@@ -70,6 +77,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping their URLs and qsh (repeatable)",
     )
     parser.add_argument(
+        "--forge-app-id",
+        metavar="ARI",
+        help="the app's Forge app ARI (ari:cloud:ecosystem::app/<uuid>), which enables the Forge Remote cases "
+        "(default: they are skipped)",
+    )
+    parser.add_argument(
+        "--forge-lifecycle-path",
+        default=DEFAULT_LIFECYCLE_PATH,
+        help="the remote endpoint Forge's lifecycle triggers reach, relative to baseUrl (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--forge-endpoint-path",
+        default=DEFAULT_ENDPOINT_PATH,
+        help="a remote endpoint a Custom UI page calls, answering 200 to a genuine GET (default: %(default)s)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="count warnings (a refusal with an unconventional 4xx) as failures, as this project's CI does",
@@ -85,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             context_path=args.context_path,
             strict=args.strict,
             connect_to=args.connect_to,
+            forge=_forge_remote(args),
         )
     except FakeJiraError as error:
         print(f"check: {error}", file=sys.stderr)
@@ -97,3 +121,9 @@ def _connect_to(text: str) -> ConnectTo:
         return ConnectTo.parse(text)
     except FakeJiraError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _forge_remote(args: argparse.Namespace) -> ForgeRemote | None:
+    if args.forge_app_id is None:
+        return None
+    return ForgeRemote(args.forge_app_id, args.forge_lifecycle_path, args.forge_endpoint_path)

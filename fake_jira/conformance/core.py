@@ -432,9 +432,11 @@ class Conformance:
         attacker_secret: str | None = None,
         key_fetches_before: int | None = None,
         beyond_protocol: bool = False,
+        victim_problem: Callable[[], str | None] | None = None,
     ) -> CaseResult:
         """A hostile request's verdict: refused (``allowed`` is the conventional status), no key fetched (when
-        ``key_fetches_before`` is given), and the victim unchanged.
+        ``key_fetches_before`` is given), and the victim unchanged (``victim_problem`` tells, by default the
+        Connect tenant's ``victim_problem``).
 
         Accepted, a 5xx or a changed victim is a failure, and any other 4xx a warning; ``beyond_protocol``
         turns everything but a 5xx into a hardening note.
@@ -453,7 +455,7 @@ class Conformance:
                     how_to_fix,
                     severity,
                 )
-        problem = self.victim_problem(attacker_secret)
+        problem = victim_problem() if victim_problem is not None else self.victim_problem(attacker_secret)
         if problem:
             return CaseResult(
                 False,

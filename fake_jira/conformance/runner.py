@@ -13,14 +13,16 @@ end the check uninstalls the app from every site it created, as Jira would.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
 import requests
 
-from fake_jira.conformance import context, installs, lifecycle, pages, webhooks
+from fake_jira.conformance import context, forge, installs, lifecycle, pages, webhooks
 from fake_jira.conformance.core import (
     Case,
     CaseResult,
@@ -33,10 +35,13 @@ from fake_jira.conformance.core import (
     WatchedFakeJira,
     page_module_key,
 )
+from fake_jira.conformance.forge import ForgeConformance, ForgeRemote, WatchedForgeJira
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import DescriptorError, DescriptorUnavailable, FakeJiraError
 from fake_jira.server import DEFAULT_HOST, ThreadedServer
 from fake_jira.transports import ConnectTo, RequestsTransport, origin
+
+FORGE_APP_ID = re.compile(r"ari:cloud:ecosystem::app/[0-9a-fA-F-]{36}")
 
 
 class CheckCannotStart(FakeJiraError):
@@ -70,6 +75,7 @@ GROUPS: tuple[Group, ...] = (
         ),
     ),
     Group("installs", installs.cases),
+    Group("forge", forge.cases, forge.skip),
 )
 
 
@@ -82,22 +88,34 @@ def build_cases(c: Conformance, groups: Sequence[Group] = GROUPS) -> list[Case |
     return cases
 
 
-def normalise_context_path(path: str | None) -> str | None:
-    """``--context-path`` as a path relative to baseUrl, a leading '/' added; CheckCannotStart for a URL."""
-    if path is None:
-        return None
+def normalise_path(option: str, path: str) -> str:
+    """An endpoint's path option (``--context-path``, ``--forge-endpoint-path``, ...) as a path relative to
+    baseUrl, a leading '/' added; CheckCannotStart for a URL or anything else that is not a path."""
     parts = urlsplit(path)
     if parts.scheme or parts.netloc or path.startswith("//"):
         raise CheckCannotStart(
-            f"--context-path {path!r} is a URL: pass the endpoint's path relative to the descriptor's baseUrl, "
+            f"{option} {path!r} is a URL: pass the endpoint's path relative to the descriptor's baseUrl, "
             "like /api/whoami"
         )
     if not path.strip() or any(char.isspace() for char in path) or parts.fragment:
         raise CheckCannotStart(
-            f"--context-path {path!r} is not a path: pass the endpoint's path relative to the descriptor's "
+            f"{option} {path!r} is not a path: pass the endpoint's path relative to the descriptor's "
             "baseUrl, like /api/whoami"
         )
     return path if path.startswith("/") else f"/{path}"
+
+
+def _normalise_forge(remote: ForgeRemote) -> ForgeRemote:
+    if not FORGE_APP_ID.fullmatch(remote.app_id):
+        raise CheckCannotStart(
+            f"--forge-app-id {remote.app_id!r} is not a Forge app ARI: pass the app's ATLASSIAN_FORGE_APP_ID, "
+            "ari:cloud:ecosystem::app/<uuid>"
+        )
+    return replace(
+        remote,
+        lifecycle_path=normalise_path("--forge-lifecycle-path", remote.lifecycle_path),
+        endpoint_path=normalise_path("--forge-endpoint-path", remote.endpoint_path),
+    )
 
 
 # --- Set-up -----------------------------------------------------------------------------------------------
@@ -219,6 +237,7 @@ def run_conformance(
     context_path: str | None = None,
     strict: bool = False,
     connect_to: Sequence[ConnectTo] = (),
+    forge: ForgeRemote | None = None,
     out: TextIO | None = None,
 ) -> Report:
     """Put the app whose descriptor is at ``descriptor_url`` through every case, printing one line per case,
@@ -227,14 +246,17 @@ def run_conformance(
 
     The app must fetch install keys from ``http://127.0.0.1:<keys_port>/install-keys``, printed first.
     ``context_path`` (relative to the descriptor's baseUrl) is the endpoint AP.context.getToken() tokens call.
-    ``connect_to`` moves connections elsewhere without changing requests (curl's --connect-to).
+    ``connect_to`` moves connections elsewhere without changing requests (curl's --connect-to). ``forge``
+    enables the Forge cases: the check then also serves Forge's JWKS (printed second), which the app must
+    fetch its Forge keys from.
     Raises CheckCannotStart (a FakeJiraError) when the set-up is wrong: the message names the fix.
     """
     out = out or sys.stdout
     parts = urlsplit(descriptor_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CheckCannotStart(f"{descriptor_url!r} is not the absolute http(s) URL of the app's descriptor")
-    context_path = normalise_context_path(context_path)
+    context_path = None if context_path is None else normalise_path("--context-path", context_path)
+    forge = None if forge is None else _normalise_forge(forge)
     server = ThreadedServer(DEFAULT_HOST, keys_port)
     try:
         server.start()
@@ -244,7 +266,9 @@ def run_conformance(
             "pick another --keys-port, and start the app with that port in its install-keys URL"
         ) from None
     # Swapped in before the app is told anything, so no request can reach the server's first FakeJira.
-    fake = server.server.fake = WatchedFakeJira(server.fake.urls)
+    fake = server.server.fake = (
+        WatchedFakeJira(server.fake.urls) if forge is None else WatchedForgeJira(server.fake.urls)
+    )
     report = Report()
     if connect_to:
         report.remarks.append(f"connect-to: {', '.join(map(str, connect_to))} (connections moved, requests unchanged)")
@@ -262,6 +286,8 @@ def run_conformance(
     app: ConnectApp | None = None
     try:
         say(f"install-key service: {fake.keys_url}")
+        if isinstance(fake, WatchedForgeJira):
+            say(f"forge jwks: {fake.forge.jwks_url}")
         for remark in report.remarks:
             say(remark)
         try:
@@ -275,7 +301,11 @@ def run_conformance(
         report.outcomes.append(Outcome("descriptor", "served, and Jira would install it", result, strict=strict))
         say(report.outcomes[-1].line())
         if app is not None and page_key is not None:
-            c = Conformance(fake, app, page_key, context_path=context_path)
+            c = (
+                Conformance(fake, app, page_key, context_path=context_path)
+                if forge is None or not isinstance(fake, WatchedForgeJira)
+                else ForgeConformance(fake, app, page_key, context_path=context_path, remote=forge)
+            )
             _check_key_service(c)
             for item in build_cases(c):
                 if isinstance(item, Skipped):

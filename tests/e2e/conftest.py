@@ -20,8 +20,11 @@ from fake_jira.descriptor import ConnectApp
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
 from fake_jira.transports import AppTransport, DjangoClientTransport, RequestsTransport
+from jira_app import forge
 
 DESCRIPTOR_PATH = "/jira/atlassian-connect.json"
+# The Forge app ARI the check's and the demo's Forge cases give the app (ATLASSIAN_FORGE_APP_ID).
+FORGE_APP_ID = "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05"
 # The test client's default host: in process, the app's baseUrl is only the aud installs are signed for.
 TEST_CLIENT_BASE_URL = "http://testserver"
 
@@ -83,7 +86,14 @@ def keys_port() -> int:
 
 
 @pytest.fixture
-def descriptor_url(live_server, settings, keys_port, no_nagle) -> str:
+def descriptor_url(live_server, settings, keys_port, no_nagle) -> Iterator[str]:
+    """The app in the live server, configured with the check's install-key service and, for the Forge cases
+    (``--forge-app-id``), its JWKS and FORGE_APP_ID."""
     settings.ATLASSIAN_CONNECT_BASE_URL = live_server.url
     settings.ATLASSIAN_CONNECT_INSTALL_KEYS_URL = f"http://127.0.0.1:{keys_port}/install-keys"
-    return f"{live_server.url}/jira/atlassian-connect.json"
+    settings.ATLASSIAN_FORGE_APP_ID = FORGE_APP_ID
+    settings.ATLASSIAN_FORGE_JWKS_URL = f"http://127.0.0.1:{keys_port}/forge/.well-known/jwks.json"
+    # Each check serves keys of its own: none the app cached from an earlier test may stand in.
+    forge.forget_keys()
+    yield f"{live_server.url}/jira/atlassian-connect.json"
+    forge.forget_keys()

@@ -14,7 +14,7 @@ import pytest
 
 from fake_jira.__main__ import main
 from fake_jira.conformance import run_conformance
-from fake_jira.conformance.runner import normalise_context_path
+from fake_jira.conformance.runner import normalise_path
 from fake_jira.exceptions import FakeJiraError
 from fake_jira.transports import ConnectTo
 from jira_app.models import AtlassianHost
@@ -150,13 +150,13 @@ def test_requests_go_to_the_base_url_and_connect_to_moves_only_the_connection(
 
 @pytest.mark.parametrize("given", ["jira/api/whoami", "/jira/api/whoami"])
 def test_a_context_path_without_a_leading_slash_is_normalised(given):
-    assert normalise_context_path(given) == "/jira/api/whoami"
+    assert normalise_path("--context-path", given) == "/jira/api/whoami"
 
 
 @pytest.mark.parametrize("given", ["http://127.0.0.1:8000/jira/api/whoami", "//host/api", "api whoami", "/api#x"])
 def test_a_context_path_that_is_not_a_path_is_refused(given):
     with pytest.raises(FakeJiraError, match=re.escape(f"--context-path {given!r} is ")):
-        normalise_context_path(given)
+        normalise_path("--context-path", given)
 
 
 def test_the_context_path_is_checked_before_anything_starts(capsys):

@@ -28,12 +28,13 @@ from cryptography.hazmat.primitives import serialization
 from django.http import JsonResponse
 
 from fake_jira.__main__ import main
-from fake_jira.conformance import Report, run_conformance
+from fake_jira.conformance import ForgeRemote, Report, run_conformance
 from jira_app import authentication, descriptor, exceptions, install_keys, lifecycle, qsh, tokens, views, webhooks
 from jira_app.conf import conf
 from jira_app.crypto import Secret
 from jira_app.decorators import AuthPolicy
 from jira_app.models import AtlassianHost
+from tests.e2e.conftest import FORGE_APP_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,23 +43,35 @@ CONTEXT_PATH = "/jira/api/whoami"
 SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")
 
 
-def run_check(descriptor_url: str, keys_port: int, *, strict: bool = False) -> tuple[Report, list[str]]:
+def run_check(
+    descriptor_url: str, keys_port: int, *, strict: bool = False, forge: bool = False
+) -> tuple[Report, list[str]]:
     out = io.StringIO()
-    report = run_conformance(descriptor_url, keys_port=keys_port, context_path=CONTEXT_PATH, strict=strict, out=out)
+    report = run_conformance(
+        descriptor_url,
+        keys_port=keys_port,
+        context_path=CONTEXT_PATH,
+        strict=strict,
+        forge=ForgeRemote(FORGE_APP_ID) if forge else None,
+        out=out,
+    )
     return report, out.getvalue().splitlines()
 
 
-def test_the_check_passes_against_this_app(descriptor_url, keys_port):
-    report, lines = run_check(descriptor_url, keys_port, strict=True)
+def test_the_check_passes_against_this_app_with_every_group(descriptor_url, keys_port):
+    report, lines = run_check(descriptor_url, keys_port, strict=True, forge=True)
 
     assert report.failed == 0, "\n".join(line for line in lines if not line.startswith("✓"))
-    assert lines[0] == f"install-key service: http://127.0.0.1:{keys_port}/install-keys"
+    assert lines[:2] == [
+        f"install-key service: http://127.0.0.1:{keys_port}/install-keys",
+        f"forge jwks: http://127.0.0.1:{keys_port}/forge/.well-known/jwks.json",
+    ]
     assert re.fullmatch(r"clean-up: uninstalled the app from the \d+ sites the check installed", lines[-3])
     assert lines[-2:] == [
         "0 warnings, 0 hardening notes",
         f"{report.passed} passed, 0 failed",
     ]
-    assert len(report.outcomes) == report.passed == len(lines) - 4 > 100
+    assert len(report.outcomes) == report.passed == len(lines) - 5 > 100
     assert report.skipped == []
     assert AtlassianHost.objects.exists()
     assert not AtlassianHost.objects.filter(installed=True).exists()
@@ -528,11 +541,13 @@ def check_command(descriptor_url: str, keys_port: int, *options: str) -> subproc
 
 
 def test_python_m_fake_jira_check_passes_against_this_app(descriptor_url, keys_port):
-    finished = check_command(descriptor_url, keys_port, "--context-path", CONTEXT_PATH, "--strict")
+    options = ["--context-path", CONTEXT_PATH, "--forge-app-id", FORGE_APP_ID, "--strict"]
+    finished = check_command(descriptor_url, keys_port, *options)
 
     lines = finished.stdout.decode().splitlines()
     assert finished.returncode == 0, "\n".join([*lines, finished.stderr.decode()])
     assert lines[0] == f"install-key service: http://127.0.0.1:{keys_port}/install-keys"
+    assert [line for line in lines if line.startswith("- skipped")] == []
     assert re.fullmatch(r"\d+ passed, 0 failed", lines[-1])
 
 

@@ -1,6 +1,6 @@
-"""The Forge checks against this app over real HTTP: they pass, and each hostile case fails when the app stops
-refusing what it checks. The app runs in pytest-django's live server; Forge (a ForgeJira on its own loopback
-server) is reached over HTTP too, so no ``responses`` router is active here."""
+"""The Forge cases of `python -m fake_jira check` against this app over real HTTP: they pass, and each hostile
+case fails when the app stops refusing what it checks. The app runs in pytest-django's live server; Forge (the
+check's ForgeJira on its loopback server) is reached over HTTP too, so no ``responses`` router is active here."""
 
 from __future__ import annotations
 
@@ -9,39 +9,34 @@ import re
 
 import pytest
 
-from fake_jira.demo.command import free_port
-from fake_jira.forge.checks import build_cases, run_forge_checks
+from fake_jira.conformance import ForgeRemote, run_conformance
+from fake_jira.conformance.forge import cases
 from jira_app import forge
+from tests.e2e.conftest import FORGE_APP_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-APP_ID = "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05"
-
 
 @pytest.fixture
-def forge_check(live_server, settings):
-    port = free_port()
-    root = f"http://127.0.0.1:{port}"
-    settings.ATLASSIAN_CONNECT_BASE_URL = live_server.url
-    settings.ATLASSIAN_CONNECT_INSTALL_KEYS_URL = f"{root}/install-keys"
-    settings.ATLASSIAN_FORGE_JWKS_URL = f"{root}/forge/.well-known/jwks.json"
-    settings.ATLASSIAN_FORGE_APP_ID = APP_ID
-    forge.forget_keys()
-
+def forge_check(descriptor_url, keys_port):
     def run():
         out = io.StringIO()
-        report = run_forge_checks(f"{live_server.url}/jira/atlassian-connect.json", app_id=APP_ID, port=port, out=out)
+        report = run_conformance(descriptor_url, keys_port=keys_port, forge=ForgeRemote(FORGE_APP_ID), out=out)
         return report, out.getvalue()
 
-    yield run
-    forge.forget_keys()
+    return run
 
 
-def test_the_app_passes_every_forge_check(forge_check):
+def forge_outcomes(report):
+    return [outcome for outcome in report.outcomes if "forge" in outcome.name.split()]
+
+
+def test_the_app_passes_every_forge_check(forge_check, descriptor_url, keys_port):
     report, output = forge_check()
 
     assert report.failed == 0, output
-    assert report.passed == len(build_cases())
+    assert len(forge_outcomes(report)) == len(cases(None)) == 17
+    assert output.splitlines()[1] == f"forge jwks: http://127.0.0.1:{keys_port}/forge/.well-known/jwks.json"
     assert "hostile forge replayed jti" in output
 
 
@@ -59,3 +54,15 @@ def test_an_app_that_accepts_replays_fails_the_replay_case(forge_check, monkeypa
     report, output = forge_check()
 
     assert report.failures == ["hostile forge replayed jti"], output
+
+
+def test_without_a_forge_app_id_the_forge_cases_are_a_skipped_group(descriptor_url, keys_port):
+    out = io.StringIO()
+
+    report = run_conformance(descriptor_url, keys_port=keys_port, out=out)
+
+    assert not forge_outcomes(report)
+    assert (
+        "- skipped Forge cases: no --forge-app-id given (enable: --forge-app-id ARI, the app's "
+        "ATLASSIAN_FORGE_APP_ID, with ATLASSIAN_FORGE_JWKS_URL set to the check's JWKS)"
+    ) in out.getvalue().splitlines()
