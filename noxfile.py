@@ -35,11 +35,14 @@ os.environ.setdefault("UV_SYSTEM_CERTS", "1")
 CONSTRAINTS = ("-c", "requirements/constraints.txt")
 TEST_ENV = {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error::DeprecationWarning"}
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
+# The demo's Forge app: what `forge register` would have written into forge/manifest.yml's app.id.
+DEMO_FORGE_APP_ID = "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05"
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The Connect JWT story: the app under gunicorn on loopback, a fresh SQLite file, fake_jira's HTTP server."""
+    """The Connect JWT story, then its Forge chapter: the app under gunicorn on loopback, a fresh SQLite file,
+    fake_jira's HTTP server playing Jira and Forge."""
     session.install(*CONSTRAINTS, "-e", ".")
     database = os.path.abspath(os.path.join(session.create_tmp(), "demo.sqlite3"))
     if os.path.exists(database):
@@ -50,9 +53,11 @@ def demo(session: nox.Session) -> None:
     app = "gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$PORT --no-control-socket mysite.wsgi"
     # The webhook chapter reads back what the app stored through its own dumpdata (fake_jira.demo.readback).
     stored = "python manage.py dumpdata jira_app.WebhookDelivery"
-    demo_args = ["--app-command", app, "--stored-webhooks-command", stored, *session.posargs]
+    # The Forge chapter: the app gets this ARI and fake_jira's JWKS as its Forge settings.
+    forge = ["--forge-app-id", DEMO_FORGE_APP_ID]
+    demo_args = ["--app-command", app, "--stored-webhooks-command", stored, *forge, *session.posargs]
     # The command line runs past the demo's 100 columns: say what runs instead of echoing it.
-    session.log("python -m fake_jira demo: the app under gunicorn, fake_jira's server, the story")
+    session.log("python -m fake_jira demo: the app under gunicorn, fake_jira's server, the story, Forge")
     session.run("python", "-m", "fake_jira", "demo", *demo_args, env=env, log=False)
 
 

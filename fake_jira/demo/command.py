@@ -22,6 +22,7 @@ import requests
 from fake_jira.demo import readback
 from fake_jira.demo.output import wrap
 from fake_jira.demo.story import DEFAULT_CONTEXT_PATH, DEFAULT_DESCRIPTOR_PATH, Story
+from fake_jira.forge import ForgeJira, forge_app_env
 from fake_jira.server import DEFAULT_HOST, DEFAULT_PORT, ThreadedServer
 from fake_jira.transports import RequestsTransport
 
@@ -143,7 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--app-command",
         help="shell command that starts the app; it gets PORT, ATLASSIAN_CONNECT_BASE_URL and "
-        "ATLASSIAN_CONNECT_INSTALL_KEYS_URL in its environment and must serve on 127.0.0.1:$PORT",
+        "ATLASSIAN_CONNECT_INSTALL_KEYS_URL (and the Forge settings, with --forge-app-id) in its environment and "
+        "must serve on 127.0.0.1:$PORT",
     )
     target.add_argument(
         "--app-url",
@@ -176,6 +178,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "canonical request and its SHA-256, the qsh",
     )
     parser.add_argument(
+        "--forge-app-id",
+        metavar="ARI",
+        help="play the Forge chapter as the Forge app with this ARI; --app-command's app gets "
+        "ATLASSIAN_FORGE_APP_ID and ATLASSIAN_FORGE_JWKS_URL (fake_jira's) in its environment, an app at "
+        "--app-url must have them already",
+    )
+    parser.add_argument(
         "--stored-webhooks-command",
         help="shell command that prints the app's stored webhook deliveries as a JSON list, so the webhook "
         "chapter can show the retry was kept once (e.g. 'python manage.py dumpdata jira_app.WebhookDelivery')",
@@ -183,7 +192,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Play the Connect JWT story (three sites, installs, pages, rotation, forgeries) against an app."""
+    """Play the Connect JWT story (three sites, installs, pages, rotation, forgeries; Forge with --forge-app-id)
+    against an app."""
     out = sys.stdout
     color = out.isatty() and "NO_COLOR" not in os.environ
     default_port = 0 if args.app_command else DEFAULT_PORT
@@ -194,7 +204,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _signals_stop_the_demo(), ThreadedServer(DEFAULT_HOST, port) as server:
             fake = server.fake
+            if args.forge_app_id:
+                # Swapped in before the app is told anything, so every request reaches the ForgeJira.
+                fake = server.server.fake = ForgeJira(server.fake.urls)
             _say(f"Jira (fake_jira):  {server.url}  install keys at {fake.keys_url}/<kid>, sites under /sites/")
+            if isinstance(fake, ForgeJira):
+                _say(f"Forge (fake_jira): {fake.forge.jwks_url}  the JWKS of its invocation tokens")
             env: Mapping[str, str] = os.environ
             if args.app_command:
                 app_port = free_port()
@@ -204,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
                     "PORT": str(app_port),
                     "ATLASSIAN_CONNECT_BASE_URL": app_url,
                     "ATLASSIAN_CONNECT_INSTALL_KEYS_URL": fake.keys_url,
+                    **(forge_app_env(fake, args.forge_app_id) if isinstance(fake, ForgeJira) else {}),
                 }
                 _say(f"The app:           {app_url}  $ {args.app_command}")
                 process = AppProcess(args.app_command, env)
@@ -225,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
                     color=color,
                     explain=args.explain,
                     stored_webhooks=stored_webhooks,
+                    forge_app_id=args.forge_app_id,
                 )
                 passed = story.play()
             if not passed and process is not None:

@@ -17,6 +17,7 @@ from fake_jira.demo.verdicts import Judge, StoryOver, refused
 from fake_jira.demo.wire import Recorder, Sent, describe_request, explain, fingerprint_of, install_body
 from fake_jira.descriptor import ConnectApp
 from fake_jira.exceptions import FakeJiraError
+from fake_jira.forge import ForgeJira
 from fake_jira.messages import Response
 from fake_jira.models import Event
 from fake_jira.simulator import FakeJira
@@ -42,12 +43,13 @@ StoredWebhooks = Callable[[], Any]
 
 class Story:
     """Three sites meet the app: installs, pages, a context token, a webhook, a rotation, disable and enable,
-    a forged install, an uninstall. Each step prints a line (wrapped at 100 columns); ``play`` says whether all
-    came out right.
+    a forged install, an uninstall; then, with a Forge app ARI, two more sites meet it through Forge. Each
+    step prints a line (wrapped at 100 columns); ``play`` says whether all came out right.
 
     ``fake`` may serve in process (with the ``responses`` router) or over HTTP; ``transport`` reaches the app.
     With ``explain``, each step also shows its token decoded, the canonical request and its hash.
     ``stored_webhooks`` lets the webhook chapter read back what the app stored (fake_jira.demo.readback).
+    ``forge_app_id`` (the app's ATLASSIAN_FORGE_APP_ID) plays the Forge chapter, with a ``ForgeJira`` as ``fake``.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Story:
         color: bool = False,
         explain: bool = False,
         stored_webhooks: StoredWebhooks | None = None,
+        forge_app_id: str | None = None,
     ) -> None:
         self.fake = fake
         self.descriptor_path = descriptor_path
@@ -69,6 +72,7 @@ class Story:
         self.style = Style(color)
         self.explain = explain
         self.stored_webhooks = stored_webhooks
+        self.forge_app_id = forge_app_id
         self.passed = 0
         self.failed = 0
         self.wire = Recorder(transport)
@@ -135,7 +139,8 @@ class Story:
                 for old in installation.previous_secrets:
                     secrets.setdefault(old, f"{site.name}'s replaced sharedSecret {fingerprint_of(old)}")
         named = {name: secret for secret, name in secrets.items()}
-        for label, text in explain(app, sent, named, self.fake.keys_url):
+        jwks_url = self.fake.forge.jwks_url if isinstance(self.fake, ForgeJira) else None
+        for label, text in explain(app, sent, named, self.fake.keys_url, jwks_url):
             for line in wrap(text, EXPLAIN_INDENT, first_indent=f"  {label:<10} "):
                 print(self.style.dim(line), file=self.out, flush=True)
 

@@ -12,6 +12,7 @@ import jwt
 
 from fake_jira import tokens
 from fake_jira.descriptor import ConnectApp
+from fake_jira.forge.tokens import ISSUER as FIT_ISSUER
 from fake_jira.messages import Response
 from fake_jira.transports import AppTransport
 
@@ -35,7 +36,7 @@ class Sent:
     @property
     def token(self) -> str:
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        if scheme == "JWT":
+        if scheme in ("JWT", "Bearer"):  # Bearer: a Forge Invocation Token
             return token
         return next((p[4:] for p in self.target.partition("?")[2].split("&") if p.startswith("jwt=")), "")
 
@@ -81,9 +82,13 @@ def describe_token(app: ConnectApp, sent: Sent) -> str:
     if decoded is None:
         return "not a JWT"
     header, claims = decoded
+    fit = claims.get("iss") == FIT_ISSUER
     parts = [str(header.get("alg"))]
     if "kid" in header:
-        parts.append(f"kid {short(str(header['kid']), 12)}")
+        # Forge's kids differ only at their end, after a rotation.
+        parts.append(f"kid {short(str(header['kid']), 24 if fit else 12)}")
+    if fit:
+        return ", ".join([*parts, *_describe_fit(claims)])
     audience = claims.get("aud")
     if audience:
         own = app.base_url in (audience if isinstance(audience, list) else [audience])
@@ -101,27 +106,46 @@ def describe_token(app: ConnectApp, sent: Sent) -> str:
     return ", ".join(parts)
 
 
+def _describe_fit(claims: Mapping[str, Any]) -> list[str]:
+    """A Forge Invocation Token: for which endpoint, how long, the jti that makes it single-use."""
+    app = claims.get("app")
+    module = app.get("module") if isinstance(app, Mapping) else None
+    parts = [f"FIT for {module.get('key')}" if isinstance(module, Mapping) else "FIT"]
+    if "principal" in claims:
+        parts.append("a user's call")
+    if isinstance(claims.get("exp"), int) and isinstance(claims.get("iat"), int):
+        parts.append(f"{claims['exp'] - claims['iat']} s")
+    parts.append(f"jti {short(str(claims['jti']))}" if "jti" in claims else "no jti")
+    return parts
+
+
 def describe_request(app: ConnectApp, sent: Sent, note: str = "") -> str:
     """``GET /path?…&jwt=<token shape>`` or ``POST /path  JWT <token shape>``: the query and secrets elided."""
     token = describe_token(app, sent) + (f", {note}" if note else "")
     path, _, query = sent.target.partition("?")
     if "jwt=" in query:
         return f"{sent.method} {path}?…&jwt=<{token}>"
-    return f"{sent.method} {path}{'?…' if query else ''}  JWT <{token}>"
+    scheme = "Bearer" if sent.headers.get("Authorization", "").startswith("Bearer ") else "JWT"
+    return f"{sent.method} {path}{'?…' if query else ''}  {scheme} <{token}>"
 
 
-def explain(app: ConnectApp, sent: Sent, secrets: Mapping[str, str], keys_url: str) -> list[tuple[str, str]]:
+def explain(
+    app: ConnectApp, sent: Sent, secrets: Mapping[str, str], keys_url: str, forge_jwks_url: str | None = None
+) -> list[tuple[str, str]]:
     """``--explain``: the token's header and claims, who signed it, the body (secrets as fingerprints), the
     canonical request and its hash, as (label, text) pairs.
 
     ``secrets`` names every sharedSecret the story has handed out (``"acme's current sharedSecret"`` → secret),
-    so that an HS256 signature can be attributed without showing any of them.
+    so that an HS256 signature can be attributed without showing any of them. A Forge Invocation Token is
+    bound to no request: its rows say what binds it instead.
     """
     decoded = _decoded(sent)
     if decoded is None:
         return [("token", "none, or not a JWT")]
     header, claims = decoded
     rows = [("header", _compact(header)), ("claims", _compact(claims))]
+    if claims.get("iss") == FIT_ISSUER:
+        return [*rows, *_explain_fit(header, forge_jwks_url)]
     if header.get("alg") == "RS256":
         rows.append(("signed", f"RS256 by Atlassian; the app fetches the public key from {keys_url}/<kid>"))
     elif header.get("alg") == "HS256":
@@ -145,6 +169,15 @@ def explain(app: ConnectApp, sent: Sent, secrets: Mapping[str, str], keys_url: s
         verdict = f"≠ the token's qsh {qsh!r}"
     rows.append(("sha256", f"{computed} {verdict}"))
     return rows
+
+
+def _explain_fit(header: Mapping[str, Any], jwks_url: str | None) -> list[tuple[str, str]]:
+    if header.get("alg") == "RS256":
+        signed = f"RS256 by Forge; the app fetches Forge's keys from {jwks_url or 'its JWKS URL'}, by kid"
+    else:
+        signed = f"alg {header.get('alg')!r}: not a signature a Forge remote accepts (RS256 only)"
+    bound = "no qsh: aud binds it to one app, exp to a minute, jti to a single call"
+    return [("signed", signed), ("bound", bound)]
 
 
 # The lifecycle body fields worth showing; the rest (description, productType, ...) is elided.

@@ -9,6 +9,6 @@ trigger, retried as Forge retries), invokes remote endpoints with a Forge Invoca
 
 from __future__ import annotations
 
-from fake_jira.forge.platform import ForgeApp, ForgeInstallation, ForgeJira, ForgePlatform
+from fake_jira.forge.platform import ForgeApp, ForgeInstallation, ForgeJira, ForgePlatform, forge_app_env
 
-__all__ = ["ForgeApp", "ForgeInstallation", "ForgeJira", "ForgePlatform"]
+__all__ = ["ForgeApp", "ForgeInstallation", "ForgeJira", "ForgePlatform", "forge_app_env"]

@@ -127,7 +127,8 @@ class ForgePlatform:
         """A site's cloudId: stable for its name, as a real site's is for its life."""
         return str(uuid.uuid5(uuid.NAMESPACE_URL, site.base_url))
 
-    def _new_installation(self, site: JiraSite, app: ForgeApp) -> ForgeInstallation:
+    def link(self, site: JiraSite, app: ForgeApp) -> ForgeInstallation:
+        """A new Forge installation of ``app`` on ``site``; the site's next Connect install body names it."""
         cloud_id = self.cloud_id(site)
         installation = ForgeInstallation(
             app, site, f"ari:cloud:ecosystem::installation/{uuid.uuid4()}", cloud_id,
@@ -135,6 +136,7 @@ class ForgePlatform:
         )  # fmt: skip
         with self._lock:
             self._installations[(site.name, app.app_id)] = installation
+        site.forge_installation_ids[app.connect.key] = installation.installation_id
         return installation
 
     def installation(self, site: JiraSite, app: ForgeApp) -> ForgeInstallation:
@@ -146,8 +148,7 @@ class ForgePlatform:
     def install(self, site: JiraSite, app: ForgeApp, *, user: User | None = None) -> ForgeInstallation:
         """Install as Forge does a Connect-on-Forge app: the Connect install (its body naming the installation),
         then the ``avi:forge:installed:app`` trigger. ``installation.sent`` holds what the app answered."""
-        installation = self._new_installation(site, app)
-        site.forge_installation_ids[app.connect.key] = installation.installation_id
+        installation = self.link(site, app)
         response = site.install(app.connect, user=user)
         installation.sent.append(response)
         if response.ok:
@@ -157,9 +158,7 @@ class ForgePlatform:
     def upgrade_from_connect(self, site: JiraSite, app: ForgeApp) -> ForgeInstallation:
         """A site whose Connect install Atlassian moved to Forge without any callback reaching the app."""
         site.installation(app.connect)  # the Connect install must exist
-        installation = self._new_installation(site, app)
-        site.forge_installation_ids[app.connect.key] = installation.installation_id
-        return installation
+        return self.link(site, app)
 
     def upgrade(self, installation: ForgeInstallation, version: str, *, user: User | None = None) -> list[Response]:
         installation.version = version
@@ -282,6 +281,11 @@ class ForgePlatform:
 
 
 IN_PROCESS_FORGE_ROOT = "https://forge.fake-jira.test"
+
+
+def forge_app_env(fake: ForgeJira, app_id: str) -> dict[str, str]:
+    """The settings an app needs to be this fake Forge's remote for the Forge app ``app_id``."""
+    return {"ATLASSIAN_FORGE_APP_ID": app_id, "ATLASSIAN_FORGE_JWKS_URL": fake.forge.jwks_url}
 
 
 class ForgeJira(FakeJira):

@@ -15,12 +15,15 @@ from fake_jira.demo import Story
 from fake_jira.demo.output import WIDTH
 from fake_jira.messages import Response
 from jira_app.models import WebhookDelivery
+from tests.e2e.conftest import FORGE_APP_ID
 from tests.fake_jira.toy_app import DESCRIPTOR_PATH, Tenant, ToyApp, served_over_http
 from tests.mysite.processes import manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STEPS = 24
+STEPS = 25
+# The Forge chapter's steps (fake_jira.demo.chapters.forge), played with --forge-app-id.
+FORGE_STEPS = 15
 
 
 def play(story: Story) -> tuple[bool, list[str]]:
@@ -172,7 +175,8 @@ def test_an_app_that_never_answers_is_stopped_after_the_timeout(capsys):
 
 
 def test_the_demo_command_plays_the_story_against_gunicorn(tmp_path, monkeypatch, capsys):
-    """What `nox -s demo` runs, minus nox: a fresh SQLite file, the app under gunicorn, the whole story."""
+    """What `nox -s demo` runs, minus nox: a fresh SQLite file, the app under gunicorn, the whole story with its
+    Forge chapter."""
     database_url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     migrated = manage("migrate", "--noinput", env={"DATABASE_URL": database_url})
     assert migrated.returncode == 0, migrated.stderr
@@ -182,10 +186,13 @@ def test_the_demo_command_plays_the_story_against_gunicorn(tmp_path, monkeypatch
 
     stored = f"{sys.executable} manage.py dumpdata jira_app.WebhookDelivery"
 
-    status = main(["demo", "--app-command", command, "--stored-webhooks-command", stored])
+    forge = ["--forge-app-id", FORGE_APP_ID]
+    status = main(["demo", "--app-command", command, "--stored-webhooks-command", stored, *forge])
 
     out = capsys.readouterr().out
     assert status == 0, out
-    assert f"{STEPS} steps: {STEPS} ✓, 0 ✗" in out
+    total = STEPS + FORGE_STEPS
+    assert f"{total} steps: {total} ✓, 0 ✗" in out
+    assert "Forge (fake_jira): http://127.0.0.1:" in out
     assert "read back from the app's store: one copy kept, its duplicates counter 1" in " ".join(out.split())
     assert [line for line in out.splitlines() if len(line) > WIDTH] == []

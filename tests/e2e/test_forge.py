@@ -9,8 +9,9 @@ import logging
 import pytest
 from django.test import Client
 
+from fake_jira.demo import Story
+from fake_jira.demo.output import WIDTH
 from fake_jira.forge import ForgeApp, ForgeJira
-from fake_jira.forge.demo import play_forge_chapter
 from fake_jira.forge.platform import INSTALLED, UPGRADED
 from fake_jira.forge.tokens import FitForgery
 from fake_jira.models import Direction
@@ -18,6 +19,7 @@ from fake_jira.transports import ResponsesRouter
 from jira_app import forge
 from jira_app.models import AtlassianHost, ForgeInstallation, ForgeLifecycleEvent, UsedInvocationToken
 from tests.e2e.conftest import installed_site
+from tests.e2e.test_demo import FORGE_STEPS, STEPS, marked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -244,13 +246,37 @@ def test_an_in_process_client_gets_401_not_a_redirect_without_a_token(forge_app)
     assert response.status_code == 401
 
 
-def test_the_demo_chapter_passes(fake_jira, app):
+class ForgeTokensSeen:
+    """The app's transport, keeping every Forge token sent: the FITs and the x-forge-oauth-* tokens."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.tokens = []
+
+    def send(self, method, target, *, headers, body=b""):
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        self.tokens += [token] if scheme == "Bearer" else []
+        self.tokens += [value for name, value in headers.items() if name.startswith("x-forge-oauth-")]
+        return self.transport.send(method, target, headers=headers, body=body)
+
+
+def test_the_demo_plays_the_forge_chapter_and_shows_no_forge_token(fake_jira, transport):
     out = io.StringIO()
+    seen = ForgeTokensSeen(transport)
 
-    result = play_forge_chapter(fake_jira, app, app_id=APP_ID, out=out)
+    passed = Story(fake_jira, seen, out=out, explain=True, forge_app_id=APP_ID).play()
 
-    assert (result.failed, result.passed) == (0, 13), out.getvalue()
-    assert "✓ Forge    the same FIT again (replayed jti)  → 401" in out.getvalue()
+    text, lines = out.getvalue(), out.getvalue().splitlines()
+    assert passed, text
+    assert (len(marked(lines, "✓")), marked(lines, "✗")) == (STEPS + FORGE_STEPS, [])
+    steps = " ".join(text.split())
+    assert "forged: aud is another app's ARI> → 401: refused, as it must be" in steps
+    assert "the same jti again> → 401: refused, as it must be: a FIT is good for one call" in steps
+    assert "moved to Forge without a callback, linked by its site: umbrella's projects (BIO)" in steps
+    assert "signed RS256 by Forge; the app fetches Forge's keys from https://forge.fake-jira.test/" in steps
+    assert [line for line in lines if len(line) > WIDTH] == []
+    assert len(seen.tokens) > 2 * FORGE_STEPS
+    assert not [token for token in seen.tokens if token in text]
 
 
 def test_a_connect_install_naming_a_malformed_installation_is_refused(fake_jira, app):

@@ -12,6 +12,7 @@ from fake_jira.demo.chapters import (
     context_token,
     descriptor,
     disable_enable,
+    forge,
     forged_install,
     installs,
     pages,
@@ -29,6 +30,7 @@ AFTER_THE_DESCRIPTOR: tuple[ModuleType, ...] = (
     disable_enable,
     forged_install,
     uninstall,
+    forge,
 )
 
 __all__ = ["AFTER_THE_DESCRIPTOR", "descriptor"]
