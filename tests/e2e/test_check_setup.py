@@ -166,6 +166,24 @@ def test_the_context_path_is_checked_before_anything_starts(capsys):
     assert err.startswith("check: --context-path 'http://x/api' is a URL: pass the endpoint's path relative")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--forge-app-id", "my-app"], "check: --forge-app-id 'my-app' is not a Forge app ARI: pass the app's "),
+        (
+            ["--forge-app-id", "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05", "--forge-endpoint-path",
+             "http://x/api"],
+            "check: --forge-endpoint-path 'http://x/api' is a URL: pass the endpoint's path relative",
+        ),
+    ],
+)  # fmt: skip
+def test_the_forge_options_are_checked_before_anything_starts(capsys, options, message):
+    status, out, err = check(capsys, "http://127.0.0.1:9/d.json", 0, *options)
+
+    assert (status, out) == (2, [])
+    assert err.startswith(message)
+
+
 def test_a_malformed_connect_to_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["check", "http://127.0.0.1:9/d.json", "--connect-to", "127.0.0.1:3000"])

@@ -18,12 +18,12 @@ from fake_jira.models import Direction
 from fake_jira.transports import ResponsesRouter
 from jira_app import forge
 from jira_app.models import AtlassianHost, ForgeInstallation, ForgeLifecycleEvent, UsedInvocationToken
+from tests.e2e.conftest import FORGE_APP_ID as APP_ID
 from tests.e2e.conftest import installed_site
 from tests.e2e.test_demo import FORGE_STEPS, STEPS, marked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-APP_ID = "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05"
 LIFECYCLE = "/jira/forge/lifecycle"
 PROJECTS = "/jira/forge/api/projects"
 

@@ -48,7 +48,7 @@ def play(story: Story, app: ConnectApp, sites: list[JiraSite]) -> None:
     )
     fake = story.fake
     if story.forge_app_id is None or not isinstance(fake, ForgeJira):
-        story.note("not played: give --forge-app-id ARI, and the app the Forge settings it prints")
+        story.note("not played: give --forge-app-id ARI, and give the app the Forge settings the demo prints")
         return
     forge_app = ForgeApp(story.forge_app_id, app, app.target(LIFECYCLE_PATH))
     platform = fake.forge
