@@ -2,8 +2,8 @@
 
 The set-up comes first, because its problems are the user's, not the app's: an unreachable or non-JSON
 descriptor, a baseUrl that answers nothing or serves another app, an app that never fetches its key from the
-check's install-key service, a malformed ``--context-path``. Each raises ``CheckCannotStart`` with one line
-naming the fix (the command line exits 2 with it), instead of a hundred failed cases.
+check's install-key service, a malformed ``--context-path`` or Forge option. Each raises ``CheckCannotStart``
+with one line naming the fix (the command line exits 2 with it), instead of a hundred failed cases.
 
 Jira sends every lifecycle callback, page load and webhook to the descriptor's ``baseUrl``, and so does the
 check: the descriptor URL is only where the descriptor is fetched. ``connect_to`` rules move connections
@@ -301,11 +301,10 @@ def run_conformance(
         report.outcomes.append(Outcome("descriptor", "served, and Jira would install it", result, strict=strict))
         say(report.outcomes[-1].line())
         if app is not None and page_key is not None:
-            c = (
-                Conformance(fake, app, page_key, context_path=context_path)
-                if forge is None or not isinstance(fake, WatchedForgeJira)
-                else ForgeConformance(fake, app, page_key, context_path=context_path, remote=forge)
-            )
+            if forge is not None and isinstance(fake, WatchedForgeJira):
+                c = ForgeConformance(fake, app, page_key, context_path=context_path, remote=forge)
+            else:
+                c = Conformance(fake, app, page_key, context_path=context_path)
             _check_key_service(c)
             for item in build_cases(c):
                 if isinstance(item, Skipped):
