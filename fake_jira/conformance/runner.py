@@ -301,6 +301,7 @@ def run_conformance(
         report.outcomes.append(Outcome("descriptor", "served, and Jira would install it", result, strict=strict))
         say(report.outcomes[-1].line())
         if app is not None and page_key is not None:
+            c: Conformance
             if forge is not None and isinstance(fake, WatchedForgeJira):
                 c = ForgeConformance(fake, app, page_key, context_path=context_path, remote=forge)
             else:
