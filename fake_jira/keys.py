@@ -17,22 +17,30 @@ from functools import cached_property
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-_PROCESS_TAG = secrets.token_hex(4)
+PROCESS_TAG = secrets.token_hex(4)
 _kid_numbers = itertools.count(1)
-_pool: list[rsa.RSAPrivateKey] = []
-_pool_lock = threading.Lock()
 
 
-def _pooled_key(index: int) -> rsa.RSAPrivateKey:
-    with _pool_lock:
-        while len(_pool) <= index:
-            _pool.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-        return _pool[index]
+class KeyPool:
+    """RSA 2048 keys generated on first use and kept for the process: ``key(n)`` is always the same n-th key."""
+
+    def __init__(self) -> None:
+        self._keys: list[rsa.RSAPrivateKey] = []
+        self._lock = threading.Lock()
+
+    def key(self, index: int) -> rsa.RSAPrivateKey:
+        with self._lock:
+            while len(self._keys) <= index:
+                self._keys.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            return self._keys[index]
+
+
+_install_keys = KeyPool()
 
 
 def _new_kid() -> str:
     # Modern kids are not UUIDs and may hold "/" (GitLab broke on that in Nov 2024, docs/protocol.md §2).
-    return f"fake-jira/{_PROCESS_TAG}/{next(_kid_numbers):02d}"
+    return f"fake-jira/{PROCESS_TAG}/{next(_kid_numbers):02d}"
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class InstallKeyService:
     def rotate(self) -> InstallKey:
         """Start signing with a new key under a new kid, as Atlassian does when it rotates (docs/protocol.md §2)."""
         with self._lock:
-            key = InstallKey(_new_kid(), _pooled_key(self._issued))
+            key = InstallKey(_new_kid(), _install_keys.key(self._issued))
             self._issued += 1
             self._keys[key.kid] = key
             self._current = key

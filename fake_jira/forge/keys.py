@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -16,17 +15,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-_PROCESS_TAG = secrets.token_hex(4)
+from fake_jira.keys import PROCESS_TAG, KeyPool
+
 _numbers = itertools.count(1)
-_pool: list[rsa.RSAPrivateKey] = []
-_pool_lock = threading.Lock()
-
-
-def _pooled_key(index: int) -> rsa.RSAPrivateKey:
-    with _pool_lock:
-        while len(_pool) <= index:
-            _pool.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-        return _pool[index]
+# A pool of Forge's own, so that a "key from another JWKS" is really another key than the install service's.
+_forge_keys = KeyPool()
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ class ForgeKeySet:
         self.upcoming = self._new_key()
 
     def _new_key(self) -> SigningKey:
-        key = SigningKey(f"{self._name}/{_PROCESS_TAG}/{next(_numbers):02d}", _pooled_key(self._pool_index()))
+        key = SigningKey(f"{self._name}/{PROCESS_TAG}/{next(_numbers):02d}", _forge_keys.key(self._pool_index()))
         self._published[key.kid] = key
         return key
 
