@@ -7,6 +7,7 @@ query parameter: those are the user's to edit (protocol brief §7).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote_plus
 
 from django.conf import settings
@@ -84,14 +85,17 @@ def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> Atlas
     verified = tokens.verify_host_token(
         token,
         host.shared_secret,
-        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        expected_qsh=partial(qsh.request_hashes, request, conf.base_path),
         allow_context=policy is AuthPolicy.CONTEXT,
         leeway=conf.jwt_leeway,
     )
-    # Checked after the signature, so only a holder of the site's secret learns the site's state.
-    if policy is not AuthPolicy.LIFECYCLE and not host.is_active:
-        state = "disabled" if host.installed else "uninstalled"
-        raise exceptions.InactiveHost(f"the app is {state} on this Jira site")
+    # Checked after the signature, so only a holder of the site's secret learns the site's state. Uninstalling
+    # revokes the secret on every route, enabled/disabled included; a disabled site may still be enabled.
+    if not host.is_active:
+        if not host.installed:
+            raise exceptions.InactiveHost("the app is uninstalled on this Jira site: its secret is revoked")
+        if policy is not AuthPolicy.LIFECYCLE:
+            raise exceptions.InactiveHost("the app is disabled on this Jira site")
     return AtlassianHostUser(host=host, user_account_id=verified.subject, token=verified)
 
 
@@ -106,7 +110,7 @@ def authenticate_install(request: HttpRequest) -> tokens.VerifiedToken:
         token,
         public_key,
         audience=conf.base_url,
-        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        expected_qsh=partial(qsh.request_hashes, request, conf.base_path),
         leeway=conf.jwt_leeway,
     )
 
