@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ def _postgresql_only():
 
 def install(site: Site, secret: str, account_id: str) -> AtlassianHost:
     """What the installed view does once the RS256 token is verified; ``sub`` tells the callers apart."""
-    token = VerifiedToken({"iss": site.client_key, "sub": account_id})
+    token = VerifiedToken({"iss": site.client_key, "sub": account_id, "exp": int(time.time()) + 180}, uuid.uuid4().hex)
     body = site.lifecycle_body("installed", sharedSecret=secret)
     return lifecycle.installed(token, lifecycle.LifecyclePayload.parse(body, expected_event="installed"))
 
