@@ -37,23 +37,31 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def _check(value: Any, max_depth: int) -> None:
     """Walk ``value`` without recursion: depth, finite numbers, storable strings."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
+    _check_scalar(value)
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list)) else []
     while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            if depth > max_depth:
-                raise ValueError(f"the JSON nests deeper than {max_depth} levels")
-            for key, member in item.items():
+        container, depth = pending.pop()
+        if depth > max_depth:
+            raise ValueError(f"the JSON nests deeper than {max_depth} levels")
+        if isinstance(container, dict):
+            for key in container:
                 _check_string(key)
+            members: Any = container.values()
+        else:
+            members = container
+        # Scalars are checked here rather than queued: a token or body may hold thousands of them.
+        for member in members:
+            if isinstance(member, (dict, list)):
                 pending.append((member, depth + 1))
-        elif isinstance(item, list):
-            if depth > max_depth:
-                raise ValueError(f"the JSON nests deeper than {max_depth} levels")
-            pending.extend((member, depth + 1) for member in item)
-        elif isinstance(item, str):
-            _check_string(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("the JSON holds a number too large for a float")
+            else:
+                _check_scalar(member)
+
+
+def _check_scalar(value: Any) -> None:
+    if isinstance(value, str):
+        _check_string(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("the JSON holds a number too large for a float")
 
 
 def _check_string(text: str) -> None:

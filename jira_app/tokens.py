@@ -91,6 +91,9 @@ def _b64_json(segment: str) -> dict[str, Any]:
     return value
 
 
+# A refused request's token is read again for the refusal's log line (authentication.unverified_issuer):
+# remembering the last few spares parsing it twice. Raising calls are not remembered, and hold nothing.
+@lru_cache(maxsize=8)
 def read_unverified(token: str) -> UnverifiedToken:
     """Split and decode a compact JWT without trusting it; raises MalformedToken on anything odd."""
     if len(token) > MAX_TOKEN_LENGTH:
