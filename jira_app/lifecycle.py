@@ -142,8 +142,11 @@ def _first_use(token: VerifiedToken, payload: LifecyclePayload) -> bool:
             raise exceptions.ReplayedToken(
                 "this signed install token was already accepted with another body: Jira signs each callback anew"
             ) from None
-        logger.info("%s retried with a token already accepted for client_key=%r: answered as before",
-                    payload.event_type, payload.client_key)  # fmt: skip
+        logger.info(
+            "%s retried with an accepted token, client_key=%r: answered as before",
+            payload.event_type,
+            payload.client_key,
+        )
         return False
     return True
 
