@@ -79,8 +79,13 @@ def _query_parameter(request: HttpRequest, name: str) -> str:
 def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> AtlassianHostUser:
     """Verify a tenant's HS256 token for this request under ``policy`` (brief §4.4)."""
     token = tokens.read_unverified(token_from_request(request))
+    # Refused before the lookup, so that the answer is the same whether or not the iss names an installed site.
+    if token.header.get("alg") != "HS256":
+        raise exceptions.WrongAlgorithm("a token from a Jira site must be signed with HS256")
     host = AtlassianHost.objects.for_authentication(token.issuer)
     if host is None:
+        # Spend what checking a signature costs, so that the time to answer does not tell unknown sites apart.
+        tokens.verify_with_decoy(token, leeway=conf.jwt_leeway)
         raise exceptions.UnknownHost("the token's iss is not an installed Jira site: install the app first")
     verified = tokens.verify_host_token(
         token,

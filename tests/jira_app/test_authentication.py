@@ -111,6 +111,32 @@ def test_unknown_site_and_bad_signature_get_the_same_refusal(client, installed_s
     assert "bad_signature" in lines[1]
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"alg": "RS256"},
+        {"alg": "none"},
+        {"exp": 1},
+        {"qsh": "bound-to-another-request"},
+        {"iat": None},
+    ],
+    ids=["RS256", "alg none", "expired", "wrong qsh", "no iat"],
+)
+def test_an_unknown_site_cannot_be_told_from_an_installed_one(client, installed_site, claims):
+    """Whatever else is wrong with a token, the answer does not depend on whether its iss is installed."""
+    alg = claims.pop("alg", "HS256")
+
+    def answer(client_key: str):
+        if alg == "HS256":
+            token = host_token(client_key, "ATCO-not-the-secret-0123456789abcdef0123", **claims)
+        else:
+            token = raw_token(json.dumps({"alg": alg}).encode(), json.dumps({"iss": client_key}).encode())
+        response = client.get(f"/jira/hello.html?jwt={token}")
+        return response.status_code, response.json(), response["WWW-Authenticate"]
+
+    assert answer(installed_site.client_key) == answer("nobody-installed-me")
+
+
 def test_a_bad_install_signature_gets_the_same_refusal(jira, install_signer, site):
     token = install_signer.token(site.client_key)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
