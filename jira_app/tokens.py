@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import secrets
 from base64 import urlsafe_b64decode
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -168,19 +166,6 @@ def verify_host_token(
     claims = _decode(token.raw, shared_secret.reveal(), "HS256", leeway=leeway, audience=None)
     _check_qsh(claims, expected_qsh, allow_context=allow_context)
     return VerifiedToken(claims, token.raw)
-
-
-# A key no token is signed with (a new one in each process).
-_DECOY_SECRET = Secret(secrets.token_urlsafe(48))
-
-
-def verify_with_decoy(token: UnverifiedToken, *, leeway: int) -> None:
-    """Check ``token`` as verify_host_token would, against a key it cannot match, and ignore the outcome.
-
-    For a token naming no installed site: its refusal then costs what a bad signature's does.
-    """
-    with suppress(exceptions.ConnectError):
-        _decode(token.raw, _DECOY_SECRET.reveal(), "HS256", leeway=leeway, audience=None)
 
 
 @lru_cache(maxsize=64)
