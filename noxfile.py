@@ -88,6 +88,28 @@ def tests_postgres(session: nox.Session) -> None:
     session.run("pytest", *session.posargs, env={**TEST_ENV, "DATABASE_URL": url})
 
 
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The fuzz suite's long profile on SQLite, then on PostgreSQL (DATABASE_URL, else 127.0.0.1:5432).
+
+    With CI=true a PostgreSQL that cannot be reached fails the session; elsewhere that half is skipped.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test,postgres]")
+    args = ["tests/jira_app/test_fuzz.py", "-p", "no:randomly", "--hypothesis-profile=long",
+            "--hypothesis-show-statistics", *session.posargs]  # fmt: skip
+    session.run("pytest", *args, env={**TEST_ENV, "DATABASE_URL": ""})
+    url = os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES_URL
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=3).close()
+    except OSError as exc:
+        message = f"no PostgreSQL reachable at {parts.hostname}:{parts.port or 5432} ({exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            session.error(f"{message}: CI needs it; start it or set DATABASE_URL")
+        session.skip(f"{message}: the PostgreSQL half is skipped; set DATABASE_URL or start a local server")
+    session.run("pytest", *args, env={**TEST_ENV, "DATABASE_URL": url})
+
+
 @nox.session(name="tests_matrix")
 @nox.parametrize(
     ("python", "django"),

@@ -67,6 +67,10 @@ def _percent_encode(text: str) -> str:
     return quote(text, safe="")
 
 
+def _utf16_units(text: str) -> bytes:
+    return text.encode("utf-16-be", "surrogatepass")
+
+
 def canonical_query(query: str, form: str | None = None) -> str:
     """Parameters decoded, ``jwt`` dropped, re-encoded, repeated values joined and sorted (docs/protocol.md §4, step 3).
 
@@ -82,10 +86,10 @@ def canonical_query(query: str, form: str | None = None) -> str:
             name = unquote_plus(raw_name)
             if name != "jwt":
                 values_by_name.setdefault(name, []).append(unquote_plus(raw_value))
-    # Values sort as decoded strings, entries by encoded name (Java sorts UTF-16 units; the same outside
-    # the astral planes, which no vector reaches).
+    # Values sort as decoded strings compared the way Java's String does, by UTF-16 code unit (a character
+    # beyond U+FFFF sorts before U+FF5E); entries sort by encoded name.
     entries = sorted(
-        (_percent_encode(name), ",".join(_percent_encode(value) for value in sorted(values)))
+        (_percent_encode(name), ",".join(_percent_encode(value) for value in sorted(values, key=_utf16_units)))
         for name, values in values_by_name.items()
     )
     return "&".join(f"{name}={value}" for name, value in entries)
@@ -156,6 +160,8 @@ class TokenSpec:
             claims["sub"] = self.subject
         if self.audience:
             claims["aud"] = list(self.audience)
+            # Two signed installs in one second are still two tokens: an app may accept each install token once.
+            claims["jti"] = uuid.uuid4().hex
         return claims
 
 

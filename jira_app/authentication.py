@@ -6,7 +6,10 @@ query parameter: those are the user's to edit (docs/protocol.md §7).
 
 from __future__ import annotations
 
+import secrets
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote_plus
 
 from django.conf import settings
@@ -14,8 +17,12 @@ from django.http import HttpRequest
 
 from jira_app import exceptions, install_keys, qsh, tokens
 from jira_app.conf import conf
+from jira_app.crypto import Secret
 from jira_app.decorators import AuthPolicy
 from jira_app.models import AtlassianHost
+
+# A key no token is signed with: a new one in each process.
+_DECOY_SECRET = Secret(secrets.token_urlsafe(48))
 
 
 @dataclass(frozen=True)
@@ -80,18 +87,27 @@ def authenticate_host_request(request: HttpRequest, policy: AuthPolicy) -> Atlas
     token = tokens.read_unverified(token_from_request(request))
     host = AtlassianHost.objects.for_authentication(token.issuer)
     if host is None:
+        # Verified as an installed site's token would be, against a key it cannot match: whatever else is wrong
+        # with it is answered the same, in the same time, so nobody learns which sites have the app installed.
+        with suppress(exceptions.InvalidSignature):
+            tokens.verify_host_token(
+                token, _DECOY_SECRET, expected_qsh=list, allow_context=True, leeway=conf.jwt_leeway
+            )
         raise exceptions.UnknownHost("the token's iss is not an installed Jira site: install the app first")
     verified = tokens.verify_host_token(
         token,
         host.shared_secret,
-        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        expected_qsh=partial(qsh.request_hashes, request, conf.base_path),
         allow_context=policy is AuthPolicy.CONTEXT,
         leeway=conf.jwt_leeway,
     )
-    # Checked after the signature, so only a holder of the site's secret learns the site's state.
-    if policy is not AuthPolicy.LIFECYCLE and not host.is_active:
-        state = "disabled" if host.installed else "uninstalled"
-        raise exceptions.InactiveHost(f"the app is {state} on this Jira site")
+    # Checked after the signature, so only a holder of the site's secret learns the site's state. Uninstalling
+    # revokes the secret on every route, enabled/disabled included; a disabled site may still be enabled.
+    if not host.is_active:
+        if not host.installed:
+            raise exceptions.InactiveHost("the app is uninstalled on this Jira site: its secret is revoked")
+        if policy is not AuthPolicy.LIFECYCLE:
+            raise exceptions.InactiveHost("the app is disabled on this Jira site")
     return AtlassianHostUser(host=host, user_account_id=verified.subject, token=verified)
 
 
@@ -106,7 +122,7 @@ def authenticate_install(request: HttpRequest) -> tokens.VerifiedToken:
         token,
         public_key,
         audience=conf.base_url,
-        expected_qsh=qsh.request_hashes(request, conf.base_path),
+        expected_qsh=partial(qsh.request_hashes, request, conf.base_path),
         leeway=conf.jwt_leeway,
     )
 

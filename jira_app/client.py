@@ -9,7 +9,6 @@ and each call has a total deadline and a cap on the answer's size: the tenant ru
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 import jwt
 import requests
 
-from jira_app import hosts, qsh
+from jira_app import bodies, hosts, qsh
 from jira_app.adapters import ForbiddenAddress, SiteAdapter, deadline
 from jira_app.conf import conf
 from jira_app.crypto import Secret
@@ -42,7 +41,8 @@ class HostResponse:
     content: bytes
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        """The body as JSON, within the bounds every JSON the app reads gets (jira_app.bodies)."""
+        return bodies.loads(self.content)
 
 
 class RestClient:
@@ -97,7 +97,7 @@ class RestClient:
             raise HostRequestError(f"{where} answered HTTP {response.status_code}")
         try:
             return response.json()
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             raise HostRequestError(f"{where} did not answer with JSON") from exc
 
 

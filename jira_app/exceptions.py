@@ -9,14 +9,25 @@ from __future__ import annotations
 
 
 class ConnectError(Exception):
-    """Base class: ``status`` is the HTTP status, ``reason`` the code logged and returned."""
+    """Base class: ``status`` is the HTTP status, ``reason`` the code logged and (unless ``disclosed`` says
+    otherwise) returned."""
 
     status = 401
     reason = "invalid_token"
+    # (reason, message) the client gets instead of the precise ones, which then stay in the log only.
+    disclosed: tuple[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def client_reason(self) -> str:
+        return self.disclosed[0] if self.disclosed else self.reason
+
+    @property
+    def client_message(self) -> str:
+        return self.disclosed[1] if self.disclosed else self.message
 
 
 class AuthenticationFailed(ConnectError):
@@ -35,8 +46,17 @@ class WrongAlgorithm(AuthenticationFailed):
     reason = "wrong_algorithm"
 
 
+# An unknown clientKey and a bad signature look the same to the client: else anyone could tell which
+# clientKeys have the app installed by sending unsigned tokens.
+_NOT_VERIFIABLE = (
+    "invalid_token",
+    "the token does not verify: it must be signed by an installed Jira site, or by Atlassian for installs",
+)
+
+
 class InvalidSignature(AuthenticationFailed):
     reason = "bad_signature"
+    disclosed = _NOT_VERIFIABLE
 
 
 class ExpiredToken(AuthenticationFailed):
@@ -57,6 +77,7 @@ class ContextTokenRefused(AuthenticationFailed):
 
 class UnknownHost(AuthenticationFailed):
     reason = "unknown_host"
+    disclosed = _NOT_VERIFIABLE
 
 
 class InactiveHost(AuthenticationFailed):
@@ -73,6 +94,12 @@ class UnknownInstallKey(AuthenticationFailed):
 
 class ClientKeyMismatch(AuthenticationFailed):
     reason = "client_key_mismatch"
+
+
+class ReplayedToken(AuthenticationFailed):
+    """An install or uninstall token already accepted with another body."""
+
+    reason = "replayed_token"
 
 
 class InstallKeyServiceUnavailable(ConnectError):

@@ -8,8 +8,10 @@ every process sees only the new secret.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -18,7 +20,7 @@ from django.utils import timezone
 from jira_app import bodies, crypto, exceptions, forge, forge_installations, hosts, signals
 from jira_app.conf import conf
 from jira_app.crypto import Secret
-from jira_app.models import AtlassianHost, LifecycleEvent
+from jira_app.models import AtlassianHost, InstallTokenUse, LifecycleEvent
 from jira_app.tokens import VerifiedToken
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class LifecyclePayload:
     oauth_client_id: str
     service_entitlement_number: str
     shared_secret: Secret | None
+    body_digest: str
     # A Connect-on-Forge install names its Forge installation (docs/forge.md); "" for a plain Connect install.
     installation_id: str = ""
 
@@ -84,6 +87,7 @@ class LifecyclePayload:
             oauth_client_id=fields["oauthClientId"],
             service_entitlement_number=fields["serviceEntitlementNumber"],
             shared_secret=Secret(secret) if expected_event == "installed" and isinstance(secret, str) else None,
+            body_digest=hashlib.sha256(body).hexdigest(),
             installation_id=fields["installationId"],
         )
 
@@ -121,6 +125,41 @@ def _require_allowed_host(payload: LifecyclePayload) -> None:
                 raise exceptions.HostNotAllowed(str(exc)) from None
 
 
+def _first_use(token: VerifiedToken, payload: LifecyclePayload) -> bool:
+    """Remember an install/uninstall token as used; False if it was already, with this same body.
+
+    Called inside the callback's transaction, so a callback that fails leaves no record. A concurrent use of
+    the same token waits on the unique index until this transaction ends, then finds the record.
+    """
+    now = timezone.now()
+    InstallTokenUse.objects.filter(expires_at__lt=now).delete()
+    expires_at = datetime.fromtimestamp(int(token.claims["exp"]), tz=UTC) + timedelta(seconds=conf.jwt_leeway)
+    try:
+        with transaction.atomic():
+            InstallTokenUse.objects.create(
+                token_digest=token.digest,
+                body_digest=payload.body_digest,
+                client_key=payload.client_key,
+                expires_at=max(expires_at, now),
+                used_at=now,
+            )
+    except IntegrityError:
+        used = InstallTokenUse.objects.filter(token_digest=token.digest).first()
+        if used is None:
+            raise
+        if used.body_digest != payload.body_digest:
+            raise exceptions.ReplayedToken(
+                "this signed install token was already accepted with another body: Jira signs each callback anew"
+            ) from None
+        logger.info(
+            "%s retried with an accepted token, client_key=%r: answered as before",
+            payload.event_type,
+            payload.client_key,
+        )
+        return False
+    return True
+
+
 def _record(host: AtlassianHost, kind: LifecycleEvent.Kind, token: VerifiedToken, base_url: str) -> None:
     LifecycleEvent.objects.create(host=host, kind=kind, base_url=base_url, account_id=token.subject or "")
 
@@ -143,6 +182,8 @@ def installed(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHost:
         "uninstalled_at": None,
     }
     with transaction.atomic():
+        if not _first_use(token, payload):
+            return AtlassianHost.objects.get(client_key=payload.client_key)
         host = _locked_host(payload.client_key)
         created = False
         if host is None:
@@ -191,10 +232,12 @@ def uninstalled(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHos
     """Flag the tenant uninstalled, keeping its row so a reinstall finds its data; unknown tenants are a no-op."""
     _require_issuer_is_client_key(token, payload)
     with transaction.atomic():
+        first_use = _first_use(token, payload)
         host = _locked_host(payload.client_key)
-        if host is None:
-            logger.info("uninstalled for unknown client_key=%r: nothing to do", payload.client_key)
-            return None
+        if host is None or not first_use:
+            if host is None:
+                logger.info("uninstalled for unknown client_key=%r: nothing to do", payload.client_key)
+            return host
         host.installed = False
         host.enabled = False
         host.uninstalled_at = host.uninstalled_at or timezone.now()
@@ -206,7 +249,7 @@ def uninstalled(token: VerifiedToken, payload: LifecyclePayload) -> AtlassianHos
 
 
 def set_enabled(host: AtlassianHost, token: VerifiedToken, payload: LifecyclePayload, *, enabled: bool) -> None:
-    """Apply enabled/disabled. An uninstalled tenant records it but stays refused until it is reinstalled."""
+    """Apply enabled/disabled (the middleware refuses them for an uninstalled tenant: its secret is revoked)."""
     _require_issuer_is_client_key(token, payload)
     with transaction.atomic():
         locked = _locked_host(host.client_key)

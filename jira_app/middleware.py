@@ -23,7 +23,8 @@ class ConnectJwtMiddleware:
 
     On success the view finds ``request.atlassian_host_user`` and ``request.atlassian_host`` (or
     ``request.signed_install`` on install callbacks). On failure the client gets the error's status
-    with a JSON body ``{"error": reason, "message": ...}``, and ``jira_app.security`` gets one line.
+    with a JSON body ``{"error": reason, "message": ...}``, and ``jira_app.security`` gets one line with the
+    precise reason (the client may be told less: ConnectError.disclosed).
     It must come before CsrfViewMiddleware (check jira_app.E004): a JWT-authenticated request carries no
     session cookie that a forged cross-site request could ride on.
     """
@@ -76,7 +77,7 @@ def refuse(request: HttpRequest, error: ConnectError) -> HttpResponse:
         error.message,
         client_key[:_MAX_LOGGED_CHARS] if client_key else None,
     )
-    response = JsonResponse({"error": error.reason, "message": error.message}, status=error.status)
+    response = JsonResponse({"error": error.client_reason, "message": error.client_message}, status=error.status)
     if error.status == 401:
         response["WWW-Authenticate"] = f'JWT realm="{conf.app_key}"'
     response["Cache-Control"] = "no-store"

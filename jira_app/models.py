@@ -126,10 +126,14 @@ class LifecycleEvent(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A webhook received from a site, kept once per X-Atlassian-Webhook-Identifier."""
+    """A webhook received from a site, kept once per X-Atlassian-Webhook-Identifier (every time, without one)."""
 
     host = models.ForeignKey(AtlassianHost, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    identifier = models.CharField(max_length=255, help_text="X-Atlassian-Webhook-Identifier: stable across retries.")
+    identifier = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="X-Atlassian-Webhook-Identifier: stable across retries; empty when Jira sent none.",
+    )
     event = models.CharField(max_length=100, help_text="The payload's webhookEvent, e.g. jira:issue_created.")
     payload = models.JSONField()
     retry_count = models.PositiveIntegerField(default=0, help_text="X-Atlassian-Webhook-Retry of the kept copy.")
@@ -140,7 +144,11 @@ class WebhookDelivery(models.Model):
         ordering = ["-received_at", "-id"]
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["host", "identifier"], name="jira_app_webhook_unique_per_host"),
+            models.UniqueConstraint(
+                fields=["host", "identifier"],
+                condition=~models.Q(identifier=""),
+                name="jira_app_webhook_unique_per_host",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,3 +214,24 @@ class UsedInvocationToken(models.Model):
 
     def __str__(self) -> str:
         return f"jti sha256 {self.jti_sha256[:12]}… until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class InstallTokenUse(models.Model):
+    """An Atlassian-signed install or uninstall token that was accepted, kept until it expires.
+
+    A token is accepted once, for one body: a retry with the same body (Jira resending after a lost response)
+    gets the same answer without being applied again, and the same token with any other body is refused, in
+    every process. The token itself is not kept, only digests: a token is no secret once used, but needs none.
+    """
+
+    token_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the compact token (hex).")
+    body_digest = models.CharField(max_length=64, help_text="SHA-256 of the request body it was accepted with.")
+    client_key = models.CharField(max_length=255, help_text="The token's iss.")
+    expires_at = models.DateTimeField(db_index=True, help_text="The token's exp plus the leeway: deleted after.")
+    used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-used_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"install token {self.token_digest[:12]} for {self.client_key}"

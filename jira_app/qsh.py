@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from atlassian_jwt import url_utils
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest
 
 CONTEXT_QSH = "context-qsh"
@@ -53,14 +55,31 @@ def canonical_query(query_string: str) -> str:
 # The library parses "/?<query>" with urlparse, which drops tab, CR and LF and ends the query at "#": such a
 # query is left to it whole (Jira never sends one), so that the memoised path never has to mimic that.
 _URLSPLIT_SPECIAL = "#\t\r\n"
-# The query is hashed before the signature is checked, and a form body joins it: memoise only what a page's
-# query looks like, so that forged requests cannot fill memory (at most 1024 entries of this size).
+# A form body may join the query: memoise only what a page's query looks like, so that a tenant's odd
+# requests cannot fill memory (at most 1024 entries of this size).
 _MAX_MEMOISED_LENGTH = 2048
 
 
 def _library_canonical_query(query_string: str) -> str:
     # Given the root path, the library's canonical request is "GET&/&<query>": keep the query only.
-    return url_utils.canonicalize_request("GET", "/?" + query_string).split("&", 2)[2]  # type: ignore[no-any-return]
+    canonical: str = url_utils.canonicalize_request("GET", "/?" + query_string).split("&", 2)[2]
+    return _sorted_as_java(canonical) if _ASTRAL_UTF8_LEAD in canonical else canonical
+
+
+# The library sorts a parameter's repeated values by code point; Jira's Java sorts them by UTF-16 code unit.
+# The two orders differ only between a character beyond U+FFFF (a surrogate pair, D800-DBFF first) and one in
+# U+E000-U+FFFF, so only a query holding the former (percent-encoded: a UTF-8 lead byte F0-F4) is re-sorted.
+_ASTRAL_UTF8_LEAD = "%F"
+
+
+def _sorted_as_java(canonical: str) -> str:
+    entries = []
+    for entry in canonical.split("&"):
+        name, _, values = entry.partition("=")
+        # Values are percent-encoded, "," included: splitting on "," cannot cut one.
+        ordered = sorted(values.split(","), key=lambda value: unquote(value).encode("utf-16-be"))
+        entries.append(f"{name}={','.join(ordered)}")
+    return "&".join(entries)
 
 
 # Pure in its argument; 1024 distinct page queries (tenants x pages x users) per process before any is re-parsed.
@@ -100,21 +119,35 @@ def request_hashes(request: HttpRequest, base_path: str) -> list[str]:
 
     Jira's Java code reads parameters from the servlet parameter map, which merges a form body into the
     query (docs/protocol.md §4; vectors js-48 and js-49), so a form POST may be hashed either way.
+
+    Hashing costs time in proportion to the number of fields, so a request with more than Django's
+    DATA_UPLOAD_MAX_NUMBER_FIELDS is refused (400) before it is hashed, as ``request.GET``/``request.POST``
+    would refuse it; a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused by ``request.body``.
     """
     method = request.method or "GET"
     path = raw_request_path(request)
     query = request.META.get("QUERY_STRING", "")
+    _check_field_count(query)
     hashes = [query_string_hash(method, path, query, base_path=base_path)]
     if request.content_type == _FORM_CONTENT_TYPE and method in ("POST", "PUT"):
         body = request.body.decode("latin-1")
         if body:
             merged = f"{query}&{body}" if query else body
+            _check_field_count(merged)
             hashes.append(query_string_hash(method, path, merged, base_path=base_path))
     return hashes
 
 
+def _check_field_count(query: str) -> None:
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if limit is not None and query.count("&") >= limit:
+        raise TooManyFieldsSent("The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.")
+
+
 def matches(claimed: str, expected: list[str]) -> bool:
     """Constant-time comparison of a claimed ``qsh`` with each acceptable value."""
+    if not claimed.isascii():  # a hash is hex: anything else matches nothing (and compare_digest takes ASCII only)
+        return False
     found = False
     for value in expected:
         found |= hmac.compare_digest(claimed.encode(), value.encode())

@@ -7,10 +7,10 @@ the kind of request, never taken from the token's header (docs/protocol.md §2, 
 from __future__ import annotations
 
 import binascii
-import json
+import hashlib
 from base64 import urlsafe_b64decode
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -19,13 +19,20 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from jira_app import exceptions, qsh
+from jira_app import bodies, exceptions, qsh
 from jira_app.crypto import Secret
 
 # Jira's tokens are a few hundred bytes; anything near this is garbage or an attack on the parser.
 MAX_TOKEN_LENGTH = 8 * 1024
 HOST_TOKEN_CLAIMS = ("exp", "iat", "iss", "qsh")
 INSTALL_TOKEN_CLAIMS = ("exp", "iat", "iss", "qsh", "aud")
+# The clientKey column's length: a longer iss names no tenant, and is refused before it reaches a query.
+MAX_ISSUER_LENGTH = 255
+# The longest lifetime (exp - iat) an install or uninstall token may have. Atlassian's lifecycle tokens have
+# been seen with 180 s and 900 s, the longest any Jira token is documented to live (context tokens, 15 min).
+# A longer one is refused: each accepted token is remembered until it expires (jira_app.lifecycle), so this
+# also bounds how long that record is kept.
+MAX_INSTALL_TOKEN_LIFETIME = 900
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,23 @@ class UnverifiedToken:
         iss = self.claims.get("iss")
         if not isinstance(iss, str) or not iss:
             raise exceptions.InvalidClaims("the token has no 'iss' claim naming the Jira site (its clientKey)")
+        # NUL and lone surrogates are refused by bodies.loads already; no clientKey holds a control character.
+        if len(iss) > MAX_ISSUER_LENGTH or not iss.isprintable():
+            raise exceptions.InvalidClaims("the token's 'iss' is not a clientKey any Jira site could have")
         return iss
 
 
 @dataclass(frozen=True)
 class VerifiedToken:
-    """Claims of a token whose signature, lifetime and ``qsh`` have been checked."""
+    """Claims of a token whose signature, lifetime and ``qsh`` have been checked, and the token itself."""
 
     claims: Mapping[str, Any]
+    raw: str = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the compact token: names it (e.g. to refuse its replay) without keeping it."""
+        return hashlib.sha256(self.raw.encode()).hexdigest()
 
     @property
     def issuer(self) -> str:
@@ -67,14 +83,17 @@ class VerifiedToken:
 
 def _b64_json(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        value = bodies.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError) as exc:
         raise exceptions.MalformedToken("the token is not a JWT (a segment is not base64url JSON)") from exc
     if not isinstance(value, dict):
         raise exceptions.MalformedToken("the token is not a JWT (a segment is not a JSON object)")
     return value
 
 
+# A refused request's token is read again for the refusal's log line (authentication.unverified_issuer):
+# remembering the last few spares parsing it twice. Raising calls are not remembered, and hold nothing.
+@lru_cache(maxsize=8)
 def read_unverified(token: str) -> UnverifiedToken:
     """Split and decode a compact JWT without trusting it; raises MalformedToken on anything odd."""
     if len(token) > MAX_TOKEN_LENGTH:
@@ -111,10 +130,14 @@ def _decode(
         raise exceptions.InvalidClaims("the token is not valid yet (iat/nbf in the future): check the clock") from exc
     except jwt.PyJWTError as exc:
         raise exceptions.MalformedToken(f"the token is invalid: {type(exc).__name__}") from exc
+    # PyJWT accepts an aud list that names this app among others: a token for this app alone is required.
+    aud = claims.get("aud")
+    if audience is not None and isinstance(aud, list) and not all(entry in audience for entry in aud):
+        raise exceptions.InvalidClaims("the token's 'aud' names other apps besides this app's baseUrl")
     return claims
 
 
-def _check_qsh(claims: Mapping[str, Any], expected: list[str], *, allow_context: bool) -> None:
+def _check_qsh(claims: Mapping[str, Any], expected: Callable[[], list[str]], *, allow_context: bool) -> None:
     claimed = claims.get("qsh")
     if not isinstance(claimed, str):
         raise exceptions.InvalidClaims("the token's 'qsh' claim is not a string")
@@ -124,7 +147,8 @@ def _check_qsh(claims: Mapping[str, Any], expected: list[str], *, allow_context:
         raise exceptions.ContextTokenRefused(
             "a context token (qsh 'context-qsh') is not accepted here: this route needs a token bound to the request"
         )
-    if not qsh.matches(claimed, expected):
+    # Hashed only now, after the signature: the request's hashes cost time in proportion to its query and body.
+    if not qsh.matches(claimed, expected()):
         raise exceptions.QshMismatch("the token's qsh is bound to another method, path or query")
 
 
@@ -132,7 +156,7 @@ def verify_host_token(
     token: UnverifiedToken,
     shared_secret: Secret,
     *,
-    expected_qsh: list[str],
+    expected_qsh: Callable[[], list[str]],
     allow_context: bool,
     leeway: int,
 ) -> VerifiedToken:
@@ -141,7 +165,7 @@ def verify_host_token(
         raise exceptions.WrongAlgorithm("a token from a Jira site must be signed with HS256")
     claims = _decode(token.raw, shared_secret.reveal(), "HS256", leeway=leeway, audience=None)
     _check_qsh(claims, expected_qsh, allow_context=allow_context)
-    return VerifiedToken(claims)
+    return VerifiedToken(claims, token.raw)
 
 
 @lru_cache(maxsize=64)
@@ -157,7 +181,12 @@ def load_public_key(pem: str) -> RSAPublicKey:
 
 
 def verify_install_token(
-    token: UnverifiedToken, public_key: RSAPublicKey, *, audience: str, expected_qsh: list[str], leeway: int
+    token: UnverifiedToken,
+    public_key: RSAPublicKey,
+    *,
+    audience: str,
+    expected_qsh: Callable[[], list[str]],
+    leeway: int,
 ) -> VerifiedToken:
     """Verify an RS256 signed install: signature, ``aud`` = app baseUrl, times, ``qsh`` (docs/protocol.md §2)."""
     if token.header.get("alg") != "RS256":
@@ -165,5 +194,10 @@ def verify_install_token(
     # ACE ignores one trailing "/" when comparing aud with the baseUrl (docs/protocol.md §2).
     audiences = [audience.rstrip("/"), audience.rstrip("/") + "/"]
     claims = _decode(token.raw, public_key, "RS256", leeway=leeway, audience=audiences)
+    # PyJWT checked both times are numbers (int() of them works); only their distance is left to check.
+    if int(claims["exp"]) - int(claims["iat"]) > MAX_INSTALL_TOKEN_LIFETIME:
+        raise exceptions.InvalidClaims(
+            f"the token lives longer than {MAX_INSTALL_TOKEN_LIFETIME} s (exp - iat): Atlassian's never do"
+        )
     _check_qsh(claims, expected_qsh, allow_context=False)
-    return VerifiedToken(claims)
+    return VerifiedToken(claims, token.raw)

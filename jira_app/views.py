@@ -135,6 +135,7 @@ def webhook_issue_created(request: HostRequest) -> HttpResponse:
         request.atlassian_host,
         identifier=request.headers.get("X-Atlassian-Webhook-Identifier", ""),
         retry=request.headers.get("X-Atlassian-Webhook-Retry", ""),
+        content_type=request.content_type or "",
         body=request.body,
     )
     return HttpResponse(status=_NO_CONTENT)

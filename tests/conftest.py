@@ -11,6 +11,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
+from hypothesis import HealthCheck, settings
 
 from tests import dependencies
 from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
@@ -19,6 +20,14 @@ from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
 pytest_plugins = ["fake_jira.pytest_plugin"]
 
 _LOOPBACK_NAMES = {"localhost", "testserver"}
+
+# Property-based tests (tests/jira_app/test_fuzz.py): a bounded run by default, keeping the suite quick; the
+# long one with `pytest --hypothesis-profile=long` (what `nox -s fuzz` runs). Examples of one test share its
+# database transaction and function-scoped fixtures: each example checks the state it leaves, not a fresh one.
+_FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+settings.register_profile("bounded", max_examples=25, **_FUZZ)
+settings.register_profile("long", max_examples=2500, **_FUZZ)
+settings.load_profile("bounded")
 
 
 def pytest_configure(config):

@@ -85,7 +85,11 @@ class Site:
 
 @dataclass
 class InstallSigner:
-    """Signs installed/uninstalled callbacks as Atlassian does: RS256 with a key the key service serves."""
+    """Signs installed/uninstalled callbacks as Atlassian does: RS256 with a key the key service serves.
+
+    Each token carries a unique ``jti``, so that two callbacks a test signs within one second are two tokens:
+    the app accepts each install token once, and a token is its bytes.
+    """
 
     private_key: rsa.RSAPrivateKey
     kid: str
@@ -99,6 +103,7 @@ class InstallSigner:
             "iat": now,
             "exp": now + 180,
             "qsh": qsh.query_string_hash("POST", path),
+            "jti": str(uuid.uuid4()),
         }
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jira_app', '0001_initial'),
+        ('jira_app', '0002_install_token_uses_and_anonymous_webhooks'),
     ]
 
     operations = [

@@ -109,7 +109,7 @@ def aud_not_checked(monkeypatch, settings):
 
 def install_token_not_verified(monkeypatch, settings):
     monkeypatch.setattr(
-        tokens, "verify_install_token", lambda token, public_key, **kw: tokens.VerifiedToken(token.claims)
+        tokens, "verify_install_token", lambda token, public_key, **kw: tokens.VerifiedToken(token.claims, token.raw)
     )
 
 
@@ -119,12 +119,16 @@ def alg_none_trusted(monkeypatch, settings):
 
     def verify_host_token(token, *args, **kwargs):
         if token.header.get("alg") == "none":
-            return tokens.VerifiedToken(token.claims)
+            return tokens.VerifiedToken(token.claims, token.raw)
         return real_host(token, *args, **kwargs)
 
     def authenticate_install(request):
         token = tokens.read_unverified(authentication.token_from_request(request))
-        return tokens.VerifiedToken(token.claims) if token.header.get("alg") == "none" else real_install(request)
+        return (
+            tokens.VerifiedToken(token.claims, token.raw)
+            if token.header.get("alg") == "none"
+            else real_install(request)
+        )
 
     monkeypatch.setattr(tokens, "verify_host_token", verify_host_token)
     monkeypatch.setattr(authentication, "authenticate_install", authenticate_install)
@@ -144,7 +148,7 @@ def algorithm_confusion(monkeypatch, settings):
         digest = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
         if signature != base64.urlsafe_b64encode(digest).rstrip(b"=").decode():
             raise exceptions.InvalidSignature("the token's signature does not verify")
-        return tokens.VerifiedToken(token.claims)
+        return tokens.VerifiedToken(token.claims, token.raw)
 
     monkeypatch.setattr(authentication, "authenticate_install", confused)
 
@@ -262,6 +266,7 @@ def body_not_validated(monkeypatch, settings):
             oauth_client_id="",
             service_entitlement_number="",
             shared_secret=Secret(data.get("sharedSecret") or "") if expected_event == "installed" else None,
+            body_digest=hashlib.sha256(body).hexdigest(),
         )
 
     monkeypatch.setattr(lifecycle.LifecyclePayload, "parse", staticmethod(lax))

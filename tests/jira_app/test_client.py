@@ -186,6 +186,21 @@ def test_non_json_answer_is_reported(host, mocked_requests):
     assert_safe_message(excinfo.value, "GET /rest/api/3/project/search", "did not answer with JSON")
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"values": NaN}', '{"values": "\\ud800"}', '{"values": "\\u0000"}'],
+    ids=["nested", "nan", "lone-surrogate", "nul"],
+)
+def test_a_hostile_json_answer_is_reported_not_raised(host, mocked_requests, body):
+    # The tenant runs the server at the other end: its answer gets the bounds of every JSON the app reads.
+    mocked_requests.get(PROJECTS, body=body, content_type="application/json")
+
+    with pytest.raises(HostRequestError) as excinfo:
+        AtlassianHostRestClient(host).get_json("/rest/api/3/project/search")
+
+    assert_safe_message(excinfo.value, "GET /rest/api/3/project/search", "did not answer with JSON")
+
+
 def test_redirects_are_not_followed(host, mocked_requests):
     mocked_requests.get(PROJECTS, status=302, headers={"Location": "https://evil.example/collect"})
     mocked_requests.get("https://evil.example/collect", json={"stolen": True})

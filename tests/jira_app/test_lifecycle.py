@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from jira_app.crypto import Secret
@@ -113,8 +115,12 @@ def test_enable_and_disable_need_the_current_secret(jira, installed_site):
 @pytest.mark.parametrize("order", [("disabled", "uninstalled"), ("uninstalled", "disabled")])
 def test_disable_and_uninstall_in_either_order_end_uninstalled(jira, installed_site, order):
     for event in order:
-        response = jira.uninstalled(installed_site) if event == "uninstalled" else jira.toggled(installed_site, event)
-        assert response.status_code == 204
+        if event == "uninstalled":
+            assert jira.uninstalled(installed_site).status_code == 204
+        else:
+            # After the uninstall the secret is revoked: a late "disabled" is refused, and changes nothing.
+            expected = 401 if order[0] == "uninstalled" else 204
+            assert jira.toggled(installed_site, event).status_code == expected
 
     host = AtlassianHost.objects.get(client_key=installed_site.client_key)
     assert not host.installed
@@ -122,10 +128,22 @@ def test_disable_and_uninstall_in_either_order_end_uninstalled(jira, installed_s
     assert jira.load_page(installed_site).status_code == 401
 
 
-def test_enabled_arriving_after_uninstall_does_not_reopen_the_site(jira, installed_site):
-    jira.uninstalled(installed_site)
-    assert jira.toggled(installed_site, "enabled").status_code == 204
+@pytest.mark.parametrize("event", ["enabled", "disabled"])
+def test_uninstall_revokes_the_secret_for_enabled_and_disabled_too(jira, installed_site, event, caplog):
+    assert jira.uninstalled(installed_site).status_code == 204
+    before = kinds(installed_site)
+
+    with caplog.at_level(logging.WARNING, logger="jira_app.security"):
+        response = jira.toggled(installed_site, event)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "inactive_host"
+    assert "uninstalled" in caplog.text
+    assert kinds(installed_site) == before
     assert jira.load_page(installed_site).status_code == 401
+    # A reinstall brings the site back, enabled and disabled included.
+    assert jira.installed(installed_site).status_code == 204
+    assert jira.toggled(installed_site, event).status_code == 204
 
 
 def test_every_lifecycle_event_is_logged_without_the_secret(jira, installed_site):

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 from django.db import connection
 
-from jira_app import lifecycle, signals
+from jira_app import exceptions, lifecycle, signals
 from jira_app.crypto import Secret
-from jira_app.models import AtlassianHost, LifecycleEvent
+from jira_app.models import AtlassianHost, InstallTokenUse, LifecycleEvent
 from jira_app.tokens import VerifiedToken
 from tests.signing import Site
 
@@ -36,7 +37,7 @@ TIMEOUT = 30  # seconds; only reached when something is broken
 
 def install(site: Site, secret: str, account_id: str) -> AtlassianHost:
     """What the installed view does once the RS256 token is verified; ``sub`` tells the callers apart."""
-    token = VerifiedToken({"iss": site.client_key, "sub": account_id})
+    token = VerifiedToken({"iss": site.client_key, "sub": account_id, "exp": int(time.time()) + 180}, uuid.uuid4().hex)
     body = site.lifecycle_body("installed", sharedSecret=secret)
     return lifecycle.installed(token, lifecycle.LifecyclePayload.parse(body, expected_event="installed"))
 
@@ -223,3 +224,26 @@ def test_two_first_installs_that_both_found_no_row_end_with_one_tenant(monkeypat
     last_thread = int(events[-1][1].rsplit("-", 1)[1])
     expected = ["ATCO-first", "ATCO-second"][last_thread]
     assert AtlassianHost.objects.get(client_key=site.client_key).shared_secret == Secret(expected)
+
+
+@pytest.mark.parametrize("same_body", [True, False], ids=["retried", "replayed-with-other-bodies"])
+def test_one_install_token_sent_eight_times_at_once_is_applied_once(same_body):
+    site = Site("replay")
+    token = VerifiedToken({"iss": site.client_key, "sub": "557058:admin", "exp": int(time.time()) + 180}, "one")
+
+    def send(n: int) -> AtlassianHost:
+        secret = "ATCO-retried" if same_body else f"ATCO-replayed-{n}"
+        body = site.lifecycle_body("installed", sharedSecret=secret)
+        return lifecycle.installed(token, lifecycle.LifecyclePayload.parse(body, expected_event="installed"))
+
+    threads, errors = run_together([lambda n=n: send(n) for n in range(8)])
+    join(threads)
+
+    # Whichever commits first wins; the others wait on the token's unique index, then see its record.
+    assert [kind for kind, _ in history(site)] == [INSTALLED]
+    assert InstallTokenUse.objects.count() == 1
+    if same_body:
+        assert errors == []
+    else:
+        assert len(errors) == 7
+        assert all(isinstance(error, exceptions.ReplayedToken) for error in errors)

@@ -22,7 +22,7 @@ def verify(token: str, *, leeway: int = 30, allow_context: bool = False):
     return tokens.verify_host_token(
         tokens.read_unverified(token),
         Secret(SECRET),
-        expected_qsh=EXPECTED,
+        expected_qsh=lambda: EXPECTED,
         allow_context=allow_context,
         leeway=leeway,
     )

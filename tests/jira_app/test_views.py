@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from jira_app.models import AtlassianHost, WebhookDelivery
-from tests.signing import Site
+from tests.signing import Site, host_token
 
 pytestmark = pytest.mark.django_db
 
@@ -105,12 +105,56 @@ def test_same_identifier_from_two_sites_is_two_deliveries(jira, installed_site):
 
 @pytest.mark.parametrize(
     ("identifier", "body"),
-    [(None, None), ("", None), ("x" * 300, None), ("wh-2", b"{not json"), ("wh-3", b"[]")],
-    ids=["no identifier", "empty identifier", "long identifier", "invalid JSON", "not an object"],
+    [("x" * 300, None), ("wh\n2", None), ("wh-2", b"{not json"), ("wh-3", b"[]")],
+    ids=["long identifier", "control character in identifier", "invalid JSON", "not an object"],
 )
 def test_bad_webhooks_are_400_and_not_stored(jira, installed_site, identifier, body):
     response = jira.webhook(installed_site, identifier=identifier, body=body)
     assert response.status_code == 400
+    assert response.json()["error"] == "bad_webhook"
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("identifier", [None, ""], ids=["no identifier", "empty identifier"])
+def test_webhook_without_identifier_is_stored_each_time_and_logged(jira, installed_site, identifier, caplog):
+    with caplog.at_level(logging.WARNING, logger="jira_app.webhooks"):
+        assert jira.webhook(installed_site, identifier=identifier).status_code == 204
+        assert jira.webhook(installed_site, identifier=identifier).status_code == 204
+
+    deliveries = WebhookDelivery.objects.filter(host__client_key=installed_site.client_key)
+    assert [(d.identifier, d.event, d.duplicates) for d in deliveries] == [("", "jira:issue_created", 0)] * 2
+    assert caplog.text.count("has no X-Atlassian-Webhook-Identifier") == 2
+    # Deliveries with an identifier are still kept once.
+    assert jira.webhook(installed_site, identifier="wh-9").status_code == 204
+    assert jira.webhook(installed_site, identifier="wh-9").status_code == 204
+    assert WebhookDelivery.objects.count() == 3
+
+
+@pytest.mark.parametrize("retry", ["²", "٣", "-1", "1.0", "1234567", " 1"])
+def test_webhook_with_an_odd_retry_header_is_a_400(jira, installed_site, retry):
+    response = jira.webhook(installed_site, retry=retry)
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_webhook"
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_webhook_retry_count_is_kept(jira, installed_site):
+    assert jira.webhook(installed_site, retry="3").status_code == 204
+    assert WebhookDelivery.objects.get().retry_count == 3
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_webhook_must_be_json(jira, installed_site, content_type):
+    token = host_token(installed_site.client_key, installed_site.secret, "POST", "/jira/webhooks/issue-created")
+    response = jira.client.post(
+        "/jira/webhooks/issue-created",
+        b'{"webhookEvent": "jira:issue_created"}',
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"JWT {token}",
+        HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER="wh-1",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_webhook"
     assert not WebhookDelivery.objects.exists()
 
 
