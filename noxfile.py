@@ -97,3 +97,14 @@ def bench(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[bench,postgres]")
     env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
     session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of jira_app's security-critical modules; `-- qsh tokens` limits the run (slow: not default).
+
+    The modules are [tool.mutmut] only_mutate in pyproject.toml; tests/mutation/equivalents.toml lists the
+    mutants judged equivalent. Fails when a module's tests kill under 90 % of its mutants.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test,mutation]")
+    session.run("python", "-m", "tests.mutation.run", *session.posargs, env={"DATABASE_URL": ""})
