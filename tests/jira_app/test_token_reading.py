@@ -41,10 +41,21 @@ def test_the_jwt_parameter_is_read_as_querydict_reads_it(query):
     assert token_from_request(request) == "abc" == request.GET["jwt"]
 
 
-def test_a_plus_in_the_value_is_a_space_as_in_querydict():
-    request = request_with_query("jwt=a+b")
+@pytest.mark.parametrize(("query", "value"), [("jwt=a+b", "a b"), ("jwt=a=b", "a=b"), ("jwt=a%3Db&x=y=z", "a=b")])
+def test_the_value_is_decoded_as_in_querydict(query, value):
+    request = request_with_query(query)
 
-    assert token_from_request(request) == "a b" == request.GET["jwt"]
+    assert token_from_request(request) == value == request.GET["jwt"]
+
+
+@pytest.mark.parametrize("query", [None, "", "a=1", "p=\xc3\xa9"], ids=["absent", "empty", "other", "non-ascii"])
+def test_a_query_without_a_token_is_no_token(query):
+    request = request_with_query(query or "")
+    if query is None:
+        del request.META["QUERY_STRING"]
+
+    with pytest.raises(exceptions.MissingToken):
+        token_from_request(request)
 
 
 def test_a_parameter_without_a_value_is_no_token():
