@@ -214,3 +214,37 @@ def test_an_insert_conflict_without_a_row_to_lock_is_not_swallowed(jira, install
         jira.installed(installed_site)
 
     assert rows() == before
+
+
+# --- the lifecycle signals -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sent():
+    calls = []
+    connected = [signals.host_installed, signals.host_uninstalled, signals.host_enabled, signals.host_disabled]
+    names = {signal: name for name, signal in vars(signals).items() if signal in connected}
+
+    def receiver(sender, signal, host, **kwargs):
+        calls.append((names[signal], sender, host.client_key, kwargs))
+
+    for signal in connected:
+        signal.connect(receiver)
+    yield calls
+    for signal in connected:
+        signal.disconnect(receiver)
+
+
+def test_each_lifecycle_change_sends_its_signal_once(jira, site, sent):
+    assert jira.installed(site).status_code == 204
+    assert jira.toggled(site, "disabled").status_code == 204
+    assert jira.toggled(site, "enabled").status_code == 204
+    assert jira.uninstalled(site).status_code == 204
+
+    key = site.client_key
+    assert sent == [
+        ("host_installed", AtlassianHost, key, {"rotated": False}),
+        ("host_disabled", AtlassianHost, key, {}),
+        ("host_enabled", AtlassianHost, key, {}),
+        ("host_uninstalled", AtlassianHost, key, {}),
+    ]

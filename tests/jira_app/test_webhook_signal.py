@@ -75,3 +75,22 @@ def test_the_event_name_is_kept_as_sent(jira, installed_site, body, event):
     delivery = WebhookDelivery.objects.get()
     assert delivery.event == event
     assert delivery.identifier == "wh-1"
+
+
+def test_a_retry_counts_against_its_own_delivery_only(jira, installed_site):
+    other = installed_site.__class__("other")
+    assert jira.installed(other).status_code == 204
+    for site, identifier in [(installed_site, "wh-1"), (installed_site, "wh-2"), (other, "wh-1")]:
+        assert jira.webhook(site, identifier=identifier).status_code == 204
+
+    assert jira.webhook(installed_site, identifier="wh-1", retry="1").status_code == 204
+
+    duplicates = {
+        (delivery.host.client_key, delivery.identifier): delivery.duplicates
+        for delivery in WebhookDelivery.objects.select_related("host")
+    }
+    assert duplicates == {
+        (installed_site.client_key, "wh-1"): 1,
+        (installed_site.client_key, "wh-2"): 0,
+        (other.client_key, "wh-1"): 0,
+    }
