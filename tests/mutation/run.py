@@ -164,11 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     modules = configured_modules()
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv, modules)
     selected = [module for module in modules if not arguments.modules or module.name in arguments.modules]
-    equivalents = load_equivalents()
     if not arguments.report:
         # A fresh copy every run: mutmut keeps earlier verdicts and unmutated copies of changed files otherwise.
         shutil.rmtree(MUTANTS, ignore_errors=True)
         mutmut("run", *(module.mutant_pattern for module in selected))
+    equivalents = load_equivalents()
     results = [collect(module, equivalents) for module in selected]
     problems = check_equivalents(results, equivalents)
 
