@@ -161,3 +161,15 @@ def test_any_other_aud_is_refused(install_signer, public_key, aud):
     with pytest.raises(exceptions.InvalidClaims) as excinfo:
         tokens.verify_install_token(token, public_key, audience=APP_BASE_URL, expected_qsh=expected, leeway=0)
     assert excinfo.value.reason == "bad_claims"
+
+
+@pytest.mark.parametrize("aud", ["https://app.example.test/appX", "https://app.example.test/appX/"])
+def test_only_slashes_are_trimmed_from_the_base_url(install_signer, public_key, aud):
+    token = install_token(install_signer, aud)
+    expected = [tokens.qsh.query_string_hash("POST", "/jira/installed")]
+
+    verified = tokens.verify_install_token(
+        token, public_key, audience="https://app.example.test/appX", expected_qsh=expected, leeway=0
+    )
+
+    assert verified.issuer == "client-1"
