@@ -193,6 +193,24 @@ def test_an_inactive_site_is_told_its_state(jira, installed_site, event):
     assert response.json() == {"error": "inactive_host", "message": f"the app is {event} on this Jira site"}
 
 
+@pytest.mark.django_db
+def test_an_install_not_signed_by_atlassian_says_how_it_must_be_signed(client, site):
+    token = host_token(site.client_key, SECRET, "POST", "/jira/installed")
+
+    response = client.post(
+        "/jira/installed",
+        site.lifecycle_body("installed"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"JWT {token}",
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "wrong_algorithm",
+        "message": "install and uninstall callbacks must be signed by Atlassian with RS256",
+    }
+
+
 # --- install keys --------------------------------------------------------------------------------------
 
 
