@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from freezegun import freeze_time
 
-from jira_app import exceptions, tokens
+from jira_app import exceptions, install_keys, tokens
 from jira_app.install_keys import get_install_key
 from tests.signing import KEYS_URL
 
@@ -83,3 +83,9 @@ def test_a_key_that_is_not_rsa_is_never_used(mocked_requests, public_key):
     with pytest.raises(exceptions.InstallKeyServiceUnavailable) as excinfo:
         get_install_key(KID)
     assert excinfo.value.reason == "key_service_unavailable"
+
+
+def test_only_slashes_are_trimmed_from_the_key_service_url(settings):
+    settings.ATLASSIAN_CONNECT_INSTALL_KEYS_URL = "https://keys.example.test/X/"
+
+    assert install_keys.key_url("kid-X") == "https://keys.example.test/X/kid-X"

@@ -7,7 +7,8 @@ import datetime
 import json
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
 from jira_app import lifecycle, signals
@@ -248,3 +249,29 @@ def test_each_lifecycle_change_sends_its_signal_once(jira, site, sent):
         ("host_enabled", AtlassianHost, key, {}),
         ("host_uninstalled", AtlassianHost, key, {}),
     ]
+
+
+# --- what each event records ---------------------------------------------------------------------------
+
+
+def test_each_event_records_the_base_url_and_the_user_behind_it(client, jira, site):
+    assert jira.installed(site).status_code == 204
+    token = host_token(site.client_key, site.secret, "POST", "/jira/disabled", sub=None)
+    body = site.lifecycle_body("disabled", baseUrl="https://renamed.atlassian.net")
+    response = client.post("/jira/disabled", body, content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 204
+
+    assert list(LifecycleEvent.objects.order_by("pk").values_list("kind", "base_url", "account_id")) == [
+        (LifecycleEvent.Kind.INSTALLED, site.base_url, "557058:admin"),
+        (LifecycleEvent.Kind.DISABLED, "https://renamed.atlassian.net", ""),
+    ]
+
+
+def test_a_reinstall_updates_the_tenant_in_place(jira, installed_site):
+    installed_site.rotate()
+    with CaptureQueriesContext(connection) as queries:
+        assert jira.installed(installed_site).status_code == 204
+
+    table = AtlassianHost._meta.db_table
+    assert not [query["sql"] for query in queries if query["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert AtlassianHost.objects.get().shared_secret.reveal() == installed_site.secret
