@@ -136,6 +136,13 @@ def test_only_the_installed_callback_keeps_a_shared_secret():
     assert lifecycle.LifecyclePayload.parse(body, expected_event="installed").shared_secret.reveal() == "s"
 
 
+def test_a_first_install_starts_the_installation_and_the_secret_at_one_instant(jira, site):
+    assert jira.installed(site).status_code == 204
+
+    host = AtlassianHost.objects.get()
+    assert host.installed_at == host.secret_rotated_at
+
+
 # --- installed_at --------------------------------------------------------------------------------------
 
 
