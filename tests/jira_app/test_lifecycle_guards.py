@@ -89,6 +89,9 @@ def test_an_enable_body_of_another_event_is_refused(client, installed_site):
 def test_a_body_without_an_event_type_is_taken_for_the_callback(jira, site):
     assert jira.installed(site, eventType=None).status_code == 204
 
+    body = site.lifecycle_body("enabled", eventType=None)
+    assert lifecycle.LifecyclePayload.parse(body, expected_event="enabled").event_type == "enabled"
+
 
 def test_a_body_for_another_app_is_refused(jira, site):
     assert refusal(jira.installed(site, key=APP_KEY + "-other"), 400) == "bad_payload"

@@ -181,3 +181,13 @@ def test_a_query_up_to_2048_characters_is_memoised_a_longer_one_is_not():
     assert qsh._memoised_canonical_query.cache_info().currsize == 1
     assert qsh.canonical_query(longest + "x") == longest + "x"
     assert qsh._memoised_canonical_query.cache_info().currsize == 1
+
+
+def test_a_request_without_a_query_string_is_hashed_with_an_empty_query():
+    request = RequestFactory().post("/jira/form", data="b=2&a=1", content_type=FORM)
+    del request.META["QUERY_STRING"]
+
+    assert qsh.request_hashes(request, "") == [
+        qsh.query_string_hash("POST", "/jira/form"),
+        qsh.query_string_hash("POST", "/jira/form", "a=1&b=2"),
+    ]
