@@ -116,7 +116,7 @@ def test_a_url_that_is_not_a_plain_http_site_is_refused(jira, site, field, base_
     assert not AtlassianHost.objects.exists()
 
 
-@pytest.mark.parametrize("base_url", ["http://localhost:2990/jira", "https://acme.atlassian.net/wiki/"])
+@pytest.mark.parametrize("base_url", ["http://localhost:2990/jira", "https://acme.atlassian.net/wikiX/"])
 def test_a_plain_http_or_https_url_is_accepted(jira, site, base_url):
     assert jira.installed(site, baseUrl=base_url, displayUrl=base_url).status_code == 204
 
