@@ -191,3 +191,11 @@ def test_a_request_without_a_query_string_is_hashed_with_an_empty_query():
         qsh.query_string_hash("POST", "/jira/form"),
         qsh.query_string_hash("POST", "/jira/form", "a=1&b=2"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "base_path", "canonical"),
+    [("//", "", "/"), ("/appX/x", "/appX/", "/x"), ("/app/x", "/app/", "/x"), ("/app", "/app//", "/")],
+)
+def test_the_base_path_and_one_trailing_slash_are_removed(path, base_path, canonical):
+    assert qsh.canonical_path(path, base_path) == canonical
