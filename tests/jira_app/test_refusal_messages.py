@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from jira_app import exceptions, install_keys, lifecycle, tokens, webhooks
-from jira_app.authentication import token_from_request
+from jira_app.authentication import authenticate_host_request, token_from_request
 from jira_app.crypto import Secret
+from jira_app.decorators import AuthPolicy
 from jira_app.models import AtlassianHost
 from tests.jira_app.test_install_keys import ec_pem, unknown_algorithm_pem
 from tests.signing import APP_BASE_URL, APP_KEY, KEYS_URL, host_token
@@ -191,6 +192,15 @@ def test_an_inactive_site_is_told_its_state(jira, installed_site, event):
 
     assert response.status_code == 401
     assert response.json() == {"error": "inactive_host", "message": f"the app is {event} on this Jira site"}
+
+
+@pytest.mark.django_db
+def test_a_token_from_an_unknown_site_says_to_install_first(rf):
+    request = rf.get("/jira/hello.html", HTTP_AUTHORIZATION=f"JWT {host_token('no-such-site', SECRET)}")
+
+    with pytest.raises(exceptions.UnknownHost) as excinfo:
+        authenticate_host_request(request, AuthPolicy.HOST_REQUEST)
+    assert excinfo.value.message == "the token's iss is not an installed Jira site: install the app first"
 
 
 @pytest.mark.django_db
