@@ -266,3 +266,14 @@ def check_peers(session: nox.Session) -> None:
         session.run(*npm_ci, external=True)
     env = {**TEST_ENV, "DATABASE_URL": "", "FAKE_JIRA_ACE_DIR": app_dir}
     session.run("pytest", "tests/peers", "-p", "no:randomly", *session.posargs, env=env)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of jira_app's security-critical modules; `-- qsh tokens` limits the run (slow: not default).
+
+    The modules are [tool.mutmut] only_mutate in pyproject.toml; tests/mutation/equivalents.toml lists the
+    mutants judged equivalent. Fails when a module's tests kill under 90 % of its mutants.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test,mutation]")
+    session.run("python", "-m", "tests.mutation.run", *session.posargs, env={"DATABASE_URL": ""})

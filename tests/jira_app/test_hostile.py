@@ -207,7 +207,8 @@ BAD_BODIES = {
     "clientKey not a string": {"clientKey": 42},
     "sharedSecret over 400 bytes": {"sharedSecret": "s" * 401},
     "another app's key": {"key": "someone-elses-app"},
-    "oversized body": {"description": "d" * 70_000},
+    # Every field within its own limit: only the 64 KiB body limit refuses it.
+    "oversized body": {"padding": "p" * 70_000},
 }
 
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from freezegun import freeze_time
 
-from jira_app import exceptions, install_keys
+from jira_app import exceptions
 from jira_app.install_keys import get_install_key, key_url, validate_kid
 from tests.signing import KEYS_URL
 
@@ -214,7 +214,7 @@ BAD_ANSWERS = {
     },
     "unknown-key-type": lambda pem: {"body": unknown_algorithm_pem()},
     # A valid key with padding the parser would ignore: only the size limit refuses it.
-    "oversized": lambda pem: {"body": pem + "\n" * (install_keys.MAX_KEY_BYTES + 1)},
+    "oversized": lambda pem: {"body": pem + "\n" * 16385},
     "server-error": lambda pem: {"status": 500, "body": pem},
     "unavailable": lambda pem: {"status": 503},
     "redirect": lambda pem: {"status": 302, "headers": {"Location": "https://evil.example/key.pem"}},

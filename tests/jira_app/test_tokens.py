@@ -54,8 +54,10 @@ def test_issued_in_the_future_beyond_the_leeway_is_refused():
 @pytest.mark.parametrize("claim", ["exp", "iat", "iss", "qsh"])
 def test_each_required_claim_is_required(claim):
     token = host_token("client-1", SECRET, qsh_value="expected-qsh", **{claim: None})
-    with pytest.raises(exceptions.AuthenticationFailed):
+    with pytest.raises(exceptions.InvalidClaims) as excinfo:
         verify(token)
+    assert excinfo.value.reason == "bad_claims"
+    assert f"'{claim}'" in excinfo.value.message
 
 
 def test_the_algorithm_is_never_taken_from_the_header():
@@ -85,9 +87,7 @@ def test_a_qsh_that_is_not_a_string_is_refused(value):
         verify(token)
 
 
-@pytest.mark.parametrize(
-    "raw", ["", "a", "a.b", "a.b.c.d", "!!!.???.###", "e30.W10.sig", "x" * (tokens.MAX_TOKEN_LENGTH + 1)]
-)
+@pytest.mark.parametrize("raw", ["", "a", "a.b", "a.b.c.d", "!!!.???.###", "e30.W10.sig", "x" * 8193])
 def test_garbage_is_malformed_not_a_crash(raw):
     with pytest.raises(exceptions.MalformedToken):
         tokens.read_unverified(raw)
