@@ -44,15 +44,23 @@ def claims(**overrides):
     return {name: value for name, value in values.items() if value is not None}
 
 
+def expected_hashes() -> list[str]:
+    return ["expected"]
+
+
 def verify(token: str, *, allow_context: bool = False) -> tokens.VerifiedToken:
     return tokens.verify_host_token(
-        tokens.read_unverified(token), Secret(SECRET), expected_qsh=["expected"], allow_context=allow_context, leeway=0
+        tokens.read_unverified(token),
+        Secret(SECRET),
+        expected_qsh=expected_hashes,
+        allow_context=allow_context,
+        leeway=0,
     )
 
 
 def install(token: str, public_key) -> tokens.VerifiedToken:
     return tokens.verify_install_token(
-        tokens.read_unverified(token), public_key, audience=APP_BASE_URL, expected_qsh=["expected"], leeway=0
+        tokens.read_unverified(token), public_key, audience=APP_BASE_URL, expected_qsh=expected_hashes, leeway=0
     )
 
 
@@ -181,8 +189,14 @@ def test_a_request_without_a_token_says_where_the_token_goes(rf):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("event", ["disabled", "uninstalled"])
-def test_an_inactive_site_is_told_its_state(jira, installed_site, event):
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("disabled", "the app is disabled on this Jira site"),
+        ("uninstalled", "the app is uninstalled on this Jira site: its secret is revoked"),
+    ],
+)
+def test_an_inactive_site_is_told_its_state(jira, installed_site, event, message):
     if event == "disabled":
         assert jira.toggled(installed_site, "disabled").status_code == 204
     else:
@@ -191,7 +205,7 @@ def test_an_inactive_site_is_told_its_state(jira, installed_site, event):
     response = jira.load_page(installed_site)
 
     assert response.status_code == 401
-    assert response.json() == {"error": "inactive_host", "message": f"the app is {event} on this Jira site"}
+    assert response.json() == {"error": "inactive_host", "message": message}
 
 
 @pytest.mark.django_db
@@ -286,8 +300,13 @@ def body(**fields) -> bytes:
 PAYLOAD_REFUSALS = {
     "no clientKey": (body(clientKey=None), "installed", "the body has no 'clientKey'"),
     "no baseUrl": (body(baseUrl=""), "installed", "the body has no 'baseUrl'"),
-    "baseUrl not http": (body(baseUrl="ftp://acme"), "installed", "'baseUrl' is not an absolute http(s) URL"),
-    "displayUrl not http": (body(displayUrl="acme"), "installed", "'displayUrl' is not an absolute http(s) URL"),
+    "baseUrl not http": (body(baseUrl="ftp://acme"), "installed", "'baseUrl' is not an absolute https URL"),
+    "displayUrl not http": (body(displayUrl="acme"), "installed", "'displayUrl' is not an absolute https URL"),
+    "baseUrl plain http": (
+        body(baseUrl="http://acme.atlassian.net"),
+        "installed",
+        "'baseUrl' is not https",
+    ),
     "other app": (body(key="other-app"), "installed", f"the body is for app 'other-app', not '{APP_KEY}'"),
     "other event": (
         body(eventType="enabled"),
@@ -315,13 +334,13 @@ def test_an_install_from_a_host_not_allowed_names_the_host_and_the_setting(jira,
 
     assert refusal(lambda: lifecycle._require_allowed_host(payload)) == (
         "host_not_allowed",
-        "baseUrl host 'evil.example' is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS",
+        "'baseUrl' host 'evil.example' is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS",
     )
 
 
 def test_a_body_naming_another_site_is_refused_with_both_named():
     payload = lifecycle.LifecyclePayload.parse(body(clientKey="client-2"), expected_event="uninstalled")
-    token = tokens.VerifiedToken({"iss": "client-1"})
+    token = tokens.VerifiedToken({"iss": "client-1"}, raw="")
 
     assert refusal(lambda: lifecycle._require_issuer_is_client_key(token, payload)) == (
         "client_key_mismatch",
@@ -354,21 +373,46 @@ def test_lifecycle_log_lines(jira, site, caplog):
 # --- webhooks ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_webhook_refusal_and_duplicate_log_line(installed_site, caplog):
-    host = AtlassianHost.objects.get(client_key=installed_site.client_key)
-    payload = b'{"webhookEvent": "jira:issue_created"}'
+WEBHOOK = b'{"webhookEvent": "jira:issue_created"}'
+JSON = "application/json"
 
-    assert refusal(lambda: webhooks.record_delivery(host, identifier="", retry="0", body=payload)) == (
-        "bad_webhook",
-        "the X-Atlassian-Webhook-Identifier header is missing or too long",
-    )
-    webhooks.record_delivery(host, identifier="wh-7", retry="0", body=payload)
+WEBHOOK_REFUSALS = {
+    "long identifier": (
+        {"identifier": "i" * 256},
+        "the X-Atlassian-Webhook-Identifier header is too long or not text",
+    ),
+    "retry not a count": ({"retry": "\u00b2"}, "the X-Atlassian-Webhook-Retry header is not a retry count"),
+    "not JSON": (
+        {"content_type": "text/plain"},
+        "a webhook is JSON (Content-Type application/json), not 'text/plain'",
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", WEBHOOK_REFUSALS.values(), ids=WEBHOOK_REFUSALS.keys())
+def test_webhook_refusals(installed_site, case):
+    headers, message = case
+    host = AtlassianHost.objects.get(client_key=installed_site.client_key)
+    arguments = {"identifier": "wh-7", "retry": "0", "content_type": JSON, **headers}
+
+    assert refusal(lambda: webhooks.record_delivery(host, **arguments, body=WEBHOOK)) == ("bad_webhook", message)
+
+
+@pytest.mark.django_db
+def test_webhook_log_lines(installed_site, caplog):
+    host = AtlassianHost.objects.get(client_key=installed_site.client_key)
+    key = installed_site.client_key
+
+    webhooks.record_delivery(host, identifier="wh-7", retry="0", content_type=JSON, body=WEBHOOK)
     with caplog.at_level(logging.INFO, logger="jira_app.webhooks"):
-        webhooks.record_delivery(host, identifier="wh-7", retry="1", body=payload)
+        webhooks.record_delivery(host, identifier="wh-7", retry="1", content_type=JSON, body=WEBHOOK)
+        anonymous, _ = webhooks.record_delivery(host, identifier="", retry="0", content_type=JSON, body=WEBHOOK)
 
     assert [record.getMessage() for record in caplog.records] == [
-        f"duplicate webhook wh-7 from client_key={installed_site.client_key!r} ignored"
+        f"duplicate webhook wh-7 from client_key={key!r} ignored",
+        f"webhook jira:issue_created from client_key={key!r} has no X-Atlassian-Webhook-Identifier: stored, but a "
+        f"retry of it cannot be recognised and will be stored again (delivery id {anonymous.pk})",
     ]
 
 
@@ -382,7 +426,13 @@ def test_the_refusal_log_line(client, caplog):
     with caplog.at_level(logging.WARNING, logger="jira_app.security"):
         response = client.get("/jira/hello.html?a=1", HTTP_AUTHORIZATION=f"JWT {token}")
 
-    reason, message = response.json()["error"], response.json()["message"]
+    # The client is told only that the token does not verify; the log says why (here: no such site).
+    assert response.json() == {
+        "error": "invalid_token",
+        "message": "the token does not verify: it must be signed by an installed Jira site, or by Atlassian for "
+        "installs",
+    }
     assert [record.getMessage() for record in caplog.records if record.name == "jira_app.security"] == [
-        f"refused GET '/jira/hello.html': {reason} ({message}) client_key='client-9'"
+        "refused GET '/jira/hello.html': unknown_host (the token's iss is not an installed Jira site: install "
+        "the app first) client_key='client-9'"
     ]

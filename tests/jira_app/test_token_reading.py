@@ -119,7 +119,7 @@ def test_the_authorization_header_comes_first(authorization, expected):
 
 @pytest.mark.parametrize(("sub", "subject"), [("557058:alice", "557058:alice"), ("", None), (123, None), (None, None)])
 def test_the_subject_is_a_non_empty_account_id_or_none(sub, subject):
-    assert tokens.VerifiedToken({"iss": "client-1", "sub": sub}).subject == subject
+    assert tokens.VerifiedToken({"iss": "client-1", "sub": sub}, raw="").subject == subject
 
 
 def test_the_issuer_of_an_unverified_token_must_be_a_non_empty_string():
@@ -142,13 +142,18 @@ def install_token(signer, aud) -> tokens.UnverifiedToken:
     return tokens.read_unverified(signer.token("client-1", aud=aud))
 
 
+def installed_hashes() -> list[str]:
+    return [tokens.qsh.query_string_hash("POST", "/jira/installed")]
+
+
 @pytest.mark.parametrize("aud", [[APP_BASE_URL], [APP_BASE_URL + "/"], APP_BASE_URL, APP_BASE_URL + "/"])
 @pytest.mark.parametrize("configured", [APP_BASE_URL, APP_BASE_URL + "/"])
 def test_aud_may_carry_one_trailing_slash_either_side(install_signer, public_key, aud, configured):
     token = install_token(install_signer, aud)
-    expected = [tokens.qsh.query_string_hash("POST", "/jira/installed")]
 
-    verified = tokens.verify_install_token(token, public_key, audience=configured, expected_qsh=expected, leeway=0)
+    verified = tokens.verify_install_token(
+        token, public_key, audience=configured, expected_qsh=installed_hashes, leeway=0
+    )
 
     assert verified.issuer == "client-1"
 
@@ -156,20 +161,18 @@ def test_aud_may_carry_one_trailing_slash_either_side(install_signer, public_key
 @pytest.mark.parametrize("aud", [APP_BASE_URL + "//", APP_BASE_URL + "/jira", "https://evil.example", [], None])
 def test_any_other_aud_is_refused(install_signer, public_key, aud):
     token = install_token(install_signer, aud)
-    expected = [tokens.qsh.query_string_hash("POST", "/jira/installed")]
 
     with pytest.raises(exceptions.InvalidClaims) as excinfo:
-        tokens.verify_install_token(token, public_key, audience=APP_BASE_URL, expected_qsh=expected, leeway=0)
+        tokens.verify_install_token(token, public_key, audience=APP_BASE_URL, expected_qsh=installed_hashes, leeway=0)
     assert excinfo.value.reason == "bad_claims"
 
 
 @pytest.mark.parametrize("aud", ["https://app.example.test/appX", "https://app.example.test/appX/"])
 def test_only_slashes_are_trimmed_from_the_base_url(install_signer, public_key, aud):
     token = install_token(install_signer, aud)
-    expected = [tokens.qsh.query_string_hash("POST", "/jira/installed")]
 
     verified = tokens.verify_install_token(
-        token, public_key, audience="https://app.example.test/appX", expected_qsh=expected, leeway=0
+        token, public_key, audience="https://app.example.test/appX", expected_qsh=installed_hashes, leeway=0
     )
 
     assert verified.issuer == "client-1"

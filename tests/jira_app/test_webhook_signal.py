@@ -11,6 +11,8 @@ from jira_app.models import AtlassianHost, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
+JSON = "application/json"
+
 
 @pytest.fixture
 def received():
@@ -45,10 +47,12 @@ def test_record_delivery_says_whether_the_delivery_is_new(installed_site, caplog
     host = AtlassianHost.objects.get(client_key=installed_site.client_key)
     body = b'{"webhookEvent": "jira:issue_created"}'
 
-    first, created = webhooks.record_delivery(host, identifier="wh-1", retry="0", body=body)
+    first, created = webhooks.record_delivery(host, identifier="wh-1", retry="0", content_type=JSON, body=body)
     assert created
     with caplog.at_level(logging.INFO, logger="jira_app.webhooks"):
-        again, created_again = webhooks.record_delivery(host, identifier="wh-1", retry="1", body=body)
+        again, created_again = webhooks.record_delivery(
+            host, identifier="wh-1", retry="1", content_type=JSON, body=body
+        )
 
     assert not created_again
     assert again.pk == first.pk
