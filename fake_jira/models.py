@@ -163,7 +163,8 @@ class Site:
         app_name: str,
         shared_secret: str,
         oauth_client_id: str,
-        scopes: frozenset[str] = frozenset(),
+        *,
+        scopes: frozenset[str],
     ) -> Installation:
         """Remember a completed install; a reinstall keeps the old secret as rotated away (docs/protocol.md §8)."""
         found = self.installations.get(app_key)

@@ -136,7 +136,7 @@ class JiraSite:
         response = self._send(app, "installed", "POST", url, user=user, forgery=forgery, body=body, signed_install=True)
         if response.ok and forgery is None:
             self.state.record_installed(
-                app.key, app.name, body["sharedSecret"], body["oauthClientId"], scopes.granted(app.scopes)
+                app.key, app.name, body["sharedSecret"], body["oauthClientId"], scopes=scopes.granted(app.scopes)
             )
         return response
 

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
+from fake_jira import scopes
 from fake_jira.descriptor import ConnectApp
 from fake_jira.messages import Response
 from fake_jira.server import ThreadedServer
@@ -264,7 +265,9 @@ def test_concurrent_installs_through_both_processes_leave_one_row_with_the_last_
     winner = shared_secrets[int(racers[-1][1].removeprefix("racer-"))]
 
     # The app signs its REST calls with the secret it stored: tell the simulated site which one it holds.
-    site.state.record_installed(app.key, app.name, winner, site.state.oauth_client_id(app.key))
+    site.state.record_installed(
+        app.key, app.name, winner, site.state.oauth_client_id(app.key), scopes=scopes.granted(app.scopes)
+    )
     for process in (cluster.app_a, cluster.app_b):
         page = _load_page(process, site, winner)
         assert page.status == 200, page.text
