@@ -27,7 +27,15 @@ from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
 
 from jira_app import qsh
-from jira_app.models import AtlassianHost, InstallTokenUse, LifecycleEvent, WebhookDelivery
+from jira_app.models import (
+    AtlassianHost,
+    ForgeInstallation,
+    ForgeLifecycleEvent,
+    InstallTokenUse,
+    LifecycleEvent,
+    UsedInvocationToken,
+    WebhookDelivery,
+)
 from tests.signing import APP_BASE_URL, APP_KEY, Site, host_token
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +49,9 @@ ROUTES = {
     "/jira/hello.html": "GET",
     "/jira/api/whoami": "GET",
     "/jira/webhooks/issue-created": "POST",
+    # Forge Remote: a stranger's token under any scheme, Bearer included, reaches the invocation-token check.
+    "/jira/forge/lifecycle": "POST",
+    "/jira/forge/api/projects": "GET",
 }
 TENANT_ROUTES = [
     "/jira/enabled",
@@ -229,6 +240,9 @@ def stored_state() -> tuple:
         list(LifecycleEvent.objects.order_by("id").values_list("id", flat=True)),
         list(WebhookDelivery.objects.order_by("id").values_list("id", "duplicates")),
         list(InstallTokenUse.objects.order_by("id").values_list("id", flat=True)),
+        list(ForgeInstallation.objects.order_by("id").values()),
+        list(ForgeLifecycleEvent.objects.order_by("id").values_list("id", "deliveries")),
+        list(UsedInvocationToken.objects.order_by("id").values_list("id", flat=True)),
     )
 
 
@@ -309,6 +323,14 @@ def webhook_headers(data) -> dict[str, str]:
 
 
 # --- The fuzz tests ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def forge_remote(settings):
+    """Forge Remote switched on, its key set on a closed loopback port: a token's kid is never found there, so
+    every Forge request goes through the token checks that come before the signature, and none leaves loopback."""
+    settings.ATLASSIAN_FORGE_APP_ID = "ari:cloud:ecosystem::app/3f0c2b9e-5d1a-4c6b-9a27-1e8d4f7a6b05"
+    settings.ATLASSIAN_FORGE_JWKS_URL = "http://127.0.0.1:9/.well-known/jwks.json"
 
 
 @pytest.fixture
