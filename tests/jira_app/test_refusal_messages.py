@@ -416,6 +416,20 @@ def test_webhook_log_lines(installed_site, caplog):
     ]
 
 
+@pytest.mark.django_db
+def test_a_webhook_without_identifier_or_event_name_is_logged_as_such(installed_site, caplog):
+    host = AtlassianHost.objects.get(client_key=installed_site.client_key)
+
+    with caplog.at_level(logging.INFO, logger="jira_app.webhooks"):
+        delivery, _ = webhooks.record_delivery(host, identifier="", retry="0", content_type=JSON, body=b"{}")
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"webhook (no webhookEvent) from client_key={installed_site.client_key!r} has no "
+        "X-Atlassian-Webhook-Identifier: stored, but a retry of it cannot be recognised and will be stored again "
+        f"(delivery id {delivery.pk})",
+    ]
+
+
 # --- the security log line of every refusal ------------------------------------------------------------
 
 
