@@ -246,3 +246,22 @@ def test_a_timeout_follows_the_setting(mocked_requests, settings, rsa_pem):
     get_install_key(KID)
 
     assert mocked_requests.calls[0].request.req_kwargs["timeout"] == 1.5
+
+
+def test_an_install_key_of_2047_bits_is_refused_saying_why_and_2048_accepted(mocked_requests, caplog):
+    short = rsa.generate_private_key(public_exponent=65537, key_size=2047)  # noqa: S505 (the edge under test)
+    mocked_requests.get(f"{KEYS_URL}/{KID}", body=pem_of(short.public_key()))
+
+    with (
+        caplog.at_level("WARNING", logger="jira_app.install_keys"),
+        pytest.raises(exceptions.InstallKeyServiceUnavailable) as excinfo,
+    ):
+        get_install_key(KID)
+
+    assert excinfo.value.message == "the install-key service sent an RSA key shorter than 2048 bits"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"install-key service sent a 2047-bit RSA key for {KEYS_URL}/{KID}: refused"
+    ]
+    enough = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    mocked_requests.replace("GET", f"{KEYS_URL}/{KID}", body=pem_of(enough.public_key()))
+    assert get_install_key(KID).key_size == 2048
