@@ -120,6 +120,26 @@ TOKEN_REFUSALS = {
         "bad_claims",
         "the token's 'aud' is not this app's baseUrl",
     ),
+    "aud naming another app too": (
+        lambda key: install(
+            jwt.encode(
+                claims(aud=[APP_BASE_URL, "https://other.example"]), key, algorithm="RS256", headers={"kid": KID}
+            ),
+            key.public_key(),
+        ),
+        "bad_claims",
+        "the token's 'aud' names other apps besides this app's baseUrl",
+    ),
+    "install token living 901 s": (
+        lambda key: install(
+            jwt.encode(
+                claims(aud=APP_BASE_URL, exp=int(time.time()) + 901), key, algorithm="RS256", headers={"kid": KID}
+            ),
+            key.public_key(),
+        ),
+        "bad_claims",
+        "the token lives longer than 900 s (exp - iat): Atlassian's never do",
+    ),
     "not yet valid": (
         lambda key: verify(jwt.encode(claims(iat=int(time.time()) + 600, exp=int(time.time()) + 900), SECRET)),
         "bad_claims",
