@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+
+from fake_jira.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # The project's own variables (mysite/settings.py, gunicorn.conf.py): a developer's shell must not change a run.
@@ -80,12 +81,6 @@ def manage(database_url: str, *args: str) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class GunicornServer:

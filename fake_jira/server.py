@@ -7,6 +7,7 @@ the port, which is only known then when the port is 0.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,14 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 # How often serve_forever() looks for a shutdown request: stop() waits up to this long (the default is 0.5 s).
 _POLL_SECONDS = 0.05
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port nothing listens on now, for a server or an app process to bind next."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class FakeJiraHTTPServer(ThreadingHTTPServer):

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -46,6 +45,7 @@ from django.test import Client
 from fake_jira import conformance, tokens
 from fake_jira.__main__ import _COMMANDS as FAKE_JIRA_COMMANDS
 from fake_jira.descriptor import ConnectApp
+from fake_jira.server import free_port
 from fake_jira.transports import DjangoClientTransport
 from jira_app import exceptions, qsh
 
@@ -303,13 +303,6 @@ def test_the_readme_fake_jira_example_runs(fake_jira, settings):
     assert len(installation.previous_secrets) == 1  # the example's reinstall rotated the secret
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _shell(code: str, ports: dict[str, int]) -> str:
     """A README shell block as this test runs it: this environment stands for .venv, and the ports are free."""
     code = code.replace(". .venv/bin/activate && ", "")
@@ -362,7 +355,7 @@ def test_running_the_app_yourself_works_as_written(tmp_path):
     [(language, steps)] = readme.marked_blocks("run")
     assert len(servers) == 2
     assert language == "sh"
-    ports = {"APP_PORT": _free_port(), "JIRA_PORT": _free_port()}
+    ports = {"APP_PORT": free_port(), "JIRA_PORT": free_port()}
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -15,9 +15,9 @@ from types import TracebackType
 
 from fake_jira.browser.host import ALL_JS_PATH
 from fake_jira.browser.server import BrowserHostServer
-from fake_jira.demo.command import AppProcess, free_port
+from fake_jira.demo.command import AppProcess
 from fake_jira.descriptor import ConnectApp
-from fake_jira.server import DEFAULT_HOST, ThreadedServer
+from fake_jira.server import DEFAULT_HOST, ThreadedServer, free_port
 from fake_jira.sites import JiraSite
 from fake_jira.transports import RequestsTransport
 

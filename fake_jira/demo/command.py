@@ -7,7 +7,6 @@ import argparse
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from fake_jira.demo import readback
 from fake_jira.demo.output import wrap
 from fake_jira.demo.story import DEFAULT_CONTEXT_PATH, DEFAULT_DESCRIPTOR_PATH, Story
 from fake_jira.forge import ForgeJira, forge_app_env
-from fake_jira.server import DEFAULT_HOST, DEFAULT_PORT, ThreadedServer
+from fake_jira.server import DEFAULT_HOST, DEFAULT_PORT, ThreadedServer, free_port
 from fake_jira.transports import RequestsTransport
 
 DEFAULT_STARTUP_SECONDS = 30.0
@@ -112,13 +111,6 @@ class AppProcess:
     def _signal(self, signum: int) -> None:
         with suppress(ProcessLookupError):
             os.killpg(self._process.pid, signum)
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -8,7 +8,6 @@ the live server reads the database from another thread, so the test's writes mus
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import Client
 
 from fake_jira.descriptor import ConnectApp
+from fake_jira.server import free_port
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
 from fake_jira.transports import AppTransport, DjangoClientTransport, RequestsTransport
@@ -64,12 +64,6 @@ def installed_site(fake: FakeJira, app: ConnectApp, name: str, *projects: str) -
 
 
 # --- The conformance check against this app over HTTP (test_conformance, test_check_setup) ------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from fake_jira.__main__ import main
 from fake_jira.conformance import run_conformance
 from fake_jira.conformance.runner import normalise_path
 from fake_jira.exceptions import FakeJiraError
+from fake_jira.server import free_port
 from fake_jira.transports import ConnectTo
 from jira_app.models import AtlassianHost
-from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -30,13 +30,13 @@ import requests
 from fake_jira import scopes
 from fake_jira.descriptor import ConnectApp
 from fake_jira.messages import Response
-from fake_jira.server import ThreadedServer
+from fake_jira.server import ThreadedServer, free_port
 from fake_jira.simulator import FakeJira
 from fake_jira.sites import JiraSite
 from fake_jira.tokens import Forgery, QshTarget, TokenSpec, mint, new_shared_secret
 from fake_jira.transports import RequestsTransport
 from tests.dependencies import import_psycopg
-from tests.mysite.processes import ROOT, environment, free_port, wait_until_serving
+from tests.mysite.processes import ROOT, environment, wait_until_serving
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 # Two processes racing on one SQLite file would test SQLite's file lock, not the tenant row lock.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -46,12 +45,6 @@ def prod_env(**overrides: str | None) -> dict[str, str]:
 
 STARTUP_SECONDS = 60  # a deadline, not an estimate: on a loaded 2-core machine gunicorn has taken over 10 s
 _ATTEMPT_SECONDS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_serving(

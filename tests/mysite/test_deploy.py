@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import mysite.settings as project_settings
-from tests.mysite.processes import ROOT, environment, free_port, manage, prod_env, wait_until_serving
+from fake_jira.server import free_port
+from tests.mysite.processes import ROOT, environment, manage, prod_env, wait_until_serving
 
 HOST = "jira-app.example.com"
 

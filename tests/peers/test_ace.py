@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import requests
 
 from fake_jira.conformance import Report, run_conformance
 from fake_jira.conformance.core import Verdict
+from fake_jira.server import free_port
 from tests.peers.conftest import ACE_DIR_VARIABLE
 
 # The real deviations of ACE 11.5.3, each with the cases that show it.
@@ -33,12 +33,6 @@ ACE_DEVIATIONS = {
     "stores an install that carries no sharedSecret": ["hostile install body no sharedSecret"],
 }
 STARTUP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
