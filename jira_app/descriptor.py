@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
-from django.urls import reverse
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import get_script_prefix, reverse
 
 from jira_app.conf import conf
 
@@ -54,3 +58,20 @@ def build_descriptor() -> dict[str, Any]:
             "webhooks": [{"event": "jira:issue_created", "url": app_path("webhook-issue-created")}],
         },
     }
+
+
+def descriptor_json() -> bytes:
+    """The descriptor as the route serves it, built once per process (and SCRIPT_NAME, which its paths follow)."""
+    return _serialised(get_script_prefix())
+
+
+@functools.lru_cache(maxsize=16)
+def _serialised(script_prefix: str) -> bytes:
+    # The prefix is only the cache key: reverse() reads it itself. A few per server at most, hence the bound.
+    return json.dumps(build_descriptor()).encode()
+
+
+@receiver(setting_changed)
+def _forget_descriptor(**kwargs: Any) -> None:
+    # The descriptor changes only with the settings: in tests by override_settings; in a deployment by a restart.
+    _serialised.cache_clear()
