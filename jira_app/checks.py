@@ -16,6 +16,7 @@ from jira_app.conf import ENVIRONMENTS, conf
 
 MIDDLEWARE_PATH = "jira_app.middleware.ConnectJwtMiddleware"
 CSRF_MIDDLEWARE_PATH = "django.middleware.csrf.CsrfViewMiddleware"
+ROUTES_MIDDLEWARE_PATH = "jira_app.middleware.ConnectRoutesMiddleware"
 _APP_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # id: (message, hint)
@@ -52,6 +53,11 @@ MESSAGES = {
     "jira_app.E008": (
         "ATLASSIAN_CONNECT_JWT_LEEWAY must be between 0 and 300 seconds.",
         "Atlassian advises a little leeway, no more than a few minutes; the default is 30.",
+    ),
+    "jira_app.E009": (
+        f"{ROUTES_MIDDLEWARE_PATH} is in MIDDLEWARE but {MIDDLEWARE_PATH} is not in ATLASSIAN_CONNECT_MIDDLEWARE: "
+        "the Connect routes would be unauthenticated.",
+        f"Add '{MIDDLEWARE_PATH}' to ATLASSIAN_CONNECT_MIDDLEWARE, or remove the setting to get the default chain.",
     ),
     # Forge Remote (docs/forge.md): an ID range of its own, so it never meets the Connect checks' numbering.
     "jira_app.E020": (
@@ -102,6 +108,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         MIDDLEWARE_PATH
     ):
         problems.append(_message(Error, "jira_app.E004"))
+    if ROUTES_MIDDLEWARE_PATH in middleware and MIDDLEWARE_PATH not in conf.connect_middleware:
+        problems.append(_message(Error, "jira_app.E009"))
     keys = conf.encryption_keys
     if not keys or not all(_is_fernet_key(key) for key in keys):
         problems.append(_message(Error, "jira_app.E005"))

@@ -19,6 +19,14 @@ ENVIRONMENTS = ("dev", "test", "prod")
 # in lib/internal/utils.js, https://bitbucket.org/atlassian/atlassian-connect-express/src/master/lib/internal/utils.js).
 # Atlassian's own staging sites (*.jira-dev.com) are left out: no customer installs from there.
 ATLASSIAN_SITE_HOSTS = ("*.atlassian.net", "*.jira.com")
+# What a request carrying a Connect JWT needs: security headers, ALLOWED_HOSTS, the JWT, and DENY framing by
+# default. No sessions, CSRF, auth or messages: nothing on these routes reads a cookie.
+DEFAULT_CONNECT_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "jira_app.middleware.ConnectJwtMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
 
 
 class Settings:
@@ -103,6 +111,11 @@ class Settings:
     def jwt_exempt_namespaces(self) -> list[str]:
         """URL namespaces with their own authentication, left alone by ConnectJwtMiddleware."""
         return list(getattr(settings, "ATLASSIAN_CONNECT_JWT_EXEMPT_NAMESPACES", ["admin"]))
+
+    @property
+    def connect_middleware(self) -> list[str]:
+        """The middleware chain of the Connect routes when ConnectRoutesMiddleware is in MIDDLEWARE."""
+        return list(getattr(settings, "ATLASSIAN_CONNECT_MIDDLEWARE", DEFAULT_CONNECT_MIDDLEWARE))
 
     # --- Forge Remote (docs/forge.md) ---
 

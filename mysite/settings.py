@@ -122,6 +122,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Requests under /jira/ leave the chain here for ATLASSIAN_CONNECT_MIDDLEWARE (jira_app.conf's default:
+    # security headers, ALLOWED_HOSTS, the JWT, framing), the rest is the admin's chain below.
+    "jira_app.middleware.ConnectRoutesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -61,6 +61,10 @@ MISCONFIGURATIONS = {
     ),
     "jwt middleware missing": ({"MIDDLEWARE": without_jwt_middleware}, {"jira_app.E003"}),
     "jwt middleware after csrf": ({"MIDDLEWARE": jwt_middleware_after_csrf}, {"jira_app.E004"}),
+    "connect routes' chain without the jwt middleware": (
+        {"ATLASSIAN_CONNECT_MIDDLEWARE": ["django.middleware.security.SecurityMiddleware"]},
+        {"jira_app.E009"},
+    ),
     "no encryption key": ({"ATLASSIAN_CONNECT_ENCRYPTION_KEYS": []}, {"jira_app.E005"}),
     "encryption key not fernet": ({"ATLASSIAN_CONNECT_ENCRYPTION_KEYS": ["not-a-fernet-key"]}, {"jira_app.E005"}),
     "one bad key among good ones": (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from django.core.exceptions import MiddlewareNotUsed
+from django.http import HttpResponse
 from django.test import Client
 
 from jira_app import qsh
+from jira_app.middleware import ConnectRoutesMiddleware
 from tests.signing import context_token, host_token
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +129,67 @@ def test_base_path_of_the_app_is_not_part_of_the_hash(client, settings, installe
         qsh_value=qsh.query_string_hash("GET", "/api/whoami"),
     )
     assert client.get("/jira/api/whoami", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200
+
+
+# --- ConnectRoutesMiddleware: the Connect routes' own chain -------------------------------------------------
+
+
+def test_connect_routes_take_their_own_chain_and_other_routes_the_admin_chain(rf):
+    admin_chain = []
+
+    def rest_of_middleware(request):
+        admin_chain.append(request.path)
+        return HttpResponse("admin chain")
+
+    router = ConnectRoutesMiddleware(rest_of_middleware)
+    assert router.prefix == "/jira/"
+
+    descriptor = router(rf.get("/jira/atlassian-connect.json"))
+    assert descriptor.status_code == 200
+    assert json.loads(descriptor.content)["key"] == "my-jira-test-app-dev"
+    # A route under the prefix that does not exist is still answered by the Connect chain, with a 404.
+    assert router(rf.get("/jira/no-such-route")).status_code == 404
+    assert router(rf.get("/admin/login/")).content == b"admin chain"
+    assert router(rf.get("/jiraish")).content == b"admin chain"
+    assert admin_chain == ["/admin/login/", "/jiraish"]
+
+
+def test_a_connect_route_sets_no_cookie_but_keeps_the_security_headers(client, installed_site):
+    token = host_token(installed_site.client_key, installed_site.secret, "GET", "/jira/hello.html")
+    page = client.get(f"/jira/hello.html?jwt={token}")
+    assert page.status_code == 200
+    assert not page.cookies
+    assert "Cookie" not in page.get("Vary", "")
+    assert page["X-Content-Type-Options"] == "nosniff"
+    assert page["Referrer-Policy"] == "same-origin"
+    assert page["Content-Security-Policy"] == f"frame-ancestors {installed_site.base_url}"
+    # The JSON routes keep the DENY of XFrameOptionsMiddleware.
+    assert client.get("/jira/atlassian-connect.json")["X-Frame-Options"] == "DENY"
+
+
+def test_the_connect_chain_still_checks_allowed_hosts(client):
+    # CommonMiddleware is in it: a forged Host header is refused there as on the admin's routes.
+    assert client.get("/jira/atlassian-connect.json", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_the_admin_keeps_sessions_and_csrf():
+    client = Client(enforce_csrf_checks=True)
+    login_page = client.get("/admin/login/")
+    assert "csrftoken" in login_page.cookies
+    refused = client.post("/admin/login/", {"username": "admin", "password": "x"})
+    assert refused.status_code == 403  # no CSRF token
+
+
+def test_the_connect_chain_is_the_configured_one(settings, rf):
+    settings.ATLASSIAN_CONNECT_MIDDLEWARE = ["jira_app.middleware.ConnectJwtMiddleware"]
+    router = ConnectRoutesMiddleware(lambda request: HttpResponse("admin chain"))
+    descriptor = router(rf.get("/jira/atlassian-connect.json"))
+    assert descriptor.status_code == 200
+    assert "X-Frame-Options" not in descriptor  # XFrameOptionsMiddleware is not in this chain
+    assert router(rf.get("/jira/hello.html")).status_code == 401  # ConnectJwtMiddleware is
+
+
+def test_mounted_at_the_root_every_request_takes_middleware(settings):
+    settings.ROOT_URLCONF = "tests.jira_app.urls_at_root"
+    with pytest.raises(MiddlewareNotUsed, match="mounted at the root"):
+        ConnectRoutesMiddleware(lambda request: HttpResponse())
