@@ -167,9 +167,9 @@ def install_key_not_chosen_by_kid(monkeypatch, settings):
 
 
 def routes_left_unauthenticated(monkeypatch, settings):
+    # Not the install routes: their views read the verified install token, so left open they answer 500 and the
+    # check cannot install at all (it says so, CheckCannotStart). The install breakages below cover them.
     for view in (
-        views.installed,
-        views.uninstalled,
         views.disabled,
         views.hello,
         views.whoami,
@@ -429,8 +429,7 @@ BREAKAGES = {
     routes_left_unauthenticated: [
         "page no token", "page no qsh", "page no iss", "page unknown iss", "webhook no token", "webhook no qsh",
         "webhook no iss", "webhook unknown iss", "webhook other site's secret", "context endpoint no token",
-        "context endpoint context token of an unknown iss", "hostile install no token",
-        "hostile disabled no token",
+        "context endpoint context token of an unknown iss", "hostile disabled no token",
     ],
     tenant_signature_not_verified: [
         "page tampered signature", "page other site's secret", "webhook tampered signature",
