@@ -124,7 +124,7 @@ class _HTTPSConnectionPool(HTTPSConnectionPool):
 
 
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    ip = ipaddress.ip_address(address)  # an IPv6 scope ("fe80::1%eth0") is part of the address since Python 3.9
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast

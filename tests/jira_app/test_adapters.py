@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 
+from jira_app.adapters import Deadline, ForbiddenAddress, SiteAdapter, _is_public
 from jira_app.client import AtlassianHostRestClient, HostRequestError
 from tests.factories import AtlassianHostFactory
 
@@ -185,3 +187,101 @@ def test_the_request_names_the_site_not_the_address_it_connected_to(serve, monke
     client_for(f"http://localhost:{server.port}").get_json(PATH)
 
     assert f"\r\nHost: localhost:{server.port}\r\n".encode() in seen[0]
+
+
+# --- Where SiteAdapter connects, checked without connecting -------------------------------------------------
+
+
+@pytest.fixture
+def resolver(monkeypatch) -> list[tuple[str, int]]:
+    """getaddrinfo answering 104.192.141.1 (public) for any name, recording what it was asked."""
+    asked: list[tuple[str, int]] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        asked.append((host, port))
+        address = host if ":" in host else "104.192.141.1"
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def pool_key(url: str, *, verify: bool = True, cert: tuple[str, str] | None = None):
+    request = requests.Request("GET", url).prepare()
+    host_params, pool_kwargs = SiteAdapter().build_connection_pool_key_attributes(request, verify, cert)
+    return request, host_params, pool_kwargs
+
+
+def test_an_https_site_is_connected_at_the_checked_address_and_its_certificate_checked_for_its_name(resolver):
+    request, host_params, pool_kwargs = pool_key("https://acme.atlassian.net/rest/api/3/myself")
+
+    assert resolver == [("acme.atlassian.net", 443)]
+    assert host_params == {"scheme": "https", "host": "104.192.141.1", "port": None}
+    assert pool_kwargs["server_hostname"] == pool_kwargs["assert_hostname"] == "acme.atlassian.net"
+    assert pool_kwargs["cert_reqs"] == "CERT_REQUIRED"
+    assert request.headers["Host"] == "acme.atlassian.net"
+
+
+def test_a_port_in_the_site_url_is_resolved_and_named_with_the_host(resolver):
+    request, host_params, _ = pool_key("https://acme.atlassian.net:8443/rest")
+
+    assert resolver == [("acme.atlassian.net", 8443)]
+    assert host_params["port"] == 8443
+    assert request.headers["Host"] == "acme.atlassian.net:8443"
+
+
+def test_an_http_site_is_resolved_for_port_80_and_gets_no_tls_settings(resolver):
+    request, host_params, pool_kwargs = pool_key("http://acme.atlassian.net/rest")
+
+    assert resolver == [("acme.atlassian.net", 80)]
+    assert host_params == {"scheme": "http", "host": "104.192.141.1", "port": None}
+    assert "server_hostname" not in pool_kwargs
+    assert "assert_hostname" not in pool_kwargs
+    assert request.headers["Host"] == "acme.atlassian.net"
+
+
+def test_an_ipv6_host_is_named_in_brackets(resolver):
+    request, host_params, _ = pool_key("https://[2606:4700::1111]/rest")
+
+    assert host_params["host"] == "2606:4700::1111"
+    assert request.headers["Host"] == "[2606:4700::1111]"
+
+
+def test_the_callers_tls_options_are_kept(resolver):
+    _, _, unverified = pool_key("https://acme.atlassian.net/rest", verify=False)
+    _, _, with_client_cert = pool_key("https://acme.atlassian.net/rest", cert=("client.pem", "client.key"))
+
+    assert unverified["cert_reqs"] == "CERT_NONE"
+    assert (with_client_cert["cert_file"], with_client_cert["key_file"]) == ("client.pem", "client.key")
+
+
+@pytest.mark.parametrize("address", ["224.0.1.1", "ff0e::1"])
+def test_a_global_multicast_address_is_not_public(monkeypatch, address):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *args, **kwargs: [(family, socket.SOCK_STREAM, 6, "", (address, 443))]
+    )
+
+    with pytest.raises(ForbiddenAddress):
+        pool_key("https://acme.atlassian.net/rest")
+
+
+def test_a_scoped_ipv6_address_is_judged_by_its_address():
+    assert _is_public("2606:4700::1111%1")
+    assert not _is_public("fe80::1%eth0")
+
+
+def test_a_socket_joining_an_expired_deadline_is_shut_at_once():
+    budget = Deadline(0.01)
+    budget.start()
+    time.sleep(0.1)
+    mine, peer = socket.socketpair()
+    closed, _ = socket.socketpair()
+    closed.close()
+    with mine, peer:
+        budget.watch(mine)
+        budget.watch(closed)  # already closed: nothing to interrupt, and no error either
+
+        assert budget.expired
+        assert peer.recv(1) == b""  # shut down: the peer reads the end of the stream

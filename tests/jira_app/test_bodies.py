@@ -38,6 +38,25 @@ def test_hostile_json_is_refused_with_the_callers_error(case):
         bodies.json_object(HOSTILE_JSON[case], max_bytes=1 << 20, error=exceptions.BadWebhookPayload)
 
 
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("3000 levels of lists", "nests deeper than 64 levels"),
+        ("65 levels", "nests deeper than 64 levels"),
+        ("NaN", "NaN is not a JSON number"),
+        ("-Infinity", "-Infinity is not a JSON number"),
+        ("overflowing float", "a number too large for a float"),
+        ("lone surrogate in a key", "a lone surrogate"),
+        ("NUL in a value", "a NUL character"),
+    ],
+)
+def test_the_refusal_says_what_is_wrong_with_the_json(case, says):
+    with pytest.raises(exceptions.BadWebhookPayload) as refused:
+        bodies.json_object(HOSTILE_JSON[case], max_bytes=1 << 20, error=exceptions.BadWebhookPayload)
+    assert refused.value.message.startswith("the body is not valid JSON: ")
+    assert says in refused.value.message
+
+
 def test_json_within_bounds_is_parsed_as_the_standard_parser_does():
     document = {"a": [1, 2.5, -3e10, None, True, "é😀", {"b": [[[]]]}], "c": "x" * 1000}
     nested = document
