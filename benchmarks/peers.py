@@ -83,7 +83,8 @@ def client_infos(sites: Sequence[JiraSite], app_key: str) -> list[dict[str, Any]
     ]
 
 
-def _node_environment(variables: dict[str, str]) -> dict[str, str]:
+def node_environment(variables: dict[str, str]) -> dict[str, str]:
+    """This process's environment without what ACE would read as its settings, and ``variables``."""
     kept = {
         name: value
         for name, value in os.environ.items()
@@ -114,7 +115,7 @@ class AceServer:
         }
         if workers is not None:
             variables["ACE_WORKERS"] = str(workers)
-        self._environment = _node_environment(variables)
+        self._environment = node_environment(variables)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
