@@ -263,7 +263,10 @@ def _ace_app(session: nox.Session) -> str:
     session skips, or fails under CI=true."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
-        message = f"{session.name} needs {' and '.join(missing)}: install Node.js 18 or newer with npm"
+        message = (
+            f"{session.name} needs {' and '.join(missing)}: install Node.js 18 or newer with npm "
+            "(Debian: apt-get install nodejs npm; elsewhere https://nodejs.org/en/download)"
+        )
         if os.environ.get("CI") == "true":
             session.error(message)
         session.skip(message)
