@@ -140,10 +140,22 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Throughput under gunicorn on loopback (benchmarks/README.md): SQLite, or PostgreSQL if DATABASE_URL is set."""
+    _run_bench(session)
+
+
+@nox.session(name="bench_peers")
+def bench_peers(session: nox.Session) -> None:
+    """bench, with atlassian-connect-express (tests/peers/ace_app, from npm) single and under node cluster x2 beside
+    the app (benchmarks/README.md). Needs Node.js and npm: without them it skips locally and fails under CI=true."""
+    app_dir = _ace_app(session)
+    _run_bench(session, "--peers", env={ACE_DIR_VARIABLE: app_dir})
+
+
+def _run_bench(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
     session.install(*CONSTRAINTS, "-e", ".[bench,postgres]")
     _install_wrk(session)
-    env = {"DATABASE_URL": os.environ.get("DATABASE_URL", "")}
-    session.run("python", "-m", "benchmarks.run", *session.posargs, env=env)
+    env = {"DATABASE_URL": os.environ.get("DATABASE_URL", ""), **(env or {})}
+    session.run("python", "-m", "benchmarks.run", *args, *session.posargs, env=env)
 
 
 # Atlassian's connect-js and jQuery, as fake_jira's host page serves them: pinned with their sha512 in this
@@ -241,21 +253,23 @@ def _install_wrk(session: nox.Session) -> None:
         )
 
 
-@nox.session(name="check_peers")
-def check_peers(session: nox.Session) -> None:
-    """fake_jira check against a minimal atlassian-connect-express app (tests/peers/ace_app), its verdicts asserted.
+# Where the npm-installed ACE app is, for tests/peers (tests/peers/conftest.py) and benchmarks/peers.py.
+ACE_DIR_VARIABLE = "FAKE_JIRA_ACE_DIR"
 
-    ACE comes from npm, pinned and integrity-checked by the app's committed package-lock.json, installed into
-    this session's temporary folder; never into the repository. Needs Node.js and npm: without them the session
-    skips locally and fails under CI=true.
-    """
+
+def _ace_app(session: nox.Session) -> str:
+    """tests/peers/ace_app with ACE installed from npm, pinned and integrity-checked by its committed
+    package-lock.json, in this session's temporary folder (never in the repository). Without Node.js and npm the
+    session skips, or fails under CI=true."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
-        message = f"check_peers needs {' and '.join(missing)}: install Node.js 18 or newer with npm"
+        message = (
+            f"{session.name} needs {' and '.join(missing)}: install Node.js 18 or newer with npm "
+            "(Debian: apt-get install nodejs npm; elsewhere https://nodejs.org/en/download)"
+        )
         if os.environ.get("CI") == "true":
             session.error(message)
         session.skip(message)
-    session.install(*CONSTRAINTS, "-e", ".[test]")
     app_dir = os.path.join(session.create_tmp(), "ace_app")
     shutil.rmtree(app_dir, ignore_errors=True)
     # node_modules of a local `npm install` stays behind: only the app's own source and lock file are copied.
@@ -264,7 +278,19 @@ def check_peers(session: nox.Session) -> None:
     npm_ci = ("npm", "ci", "--omit=optional", "--ignore-scripts", "--no-audit", "--no-fund")
     with session.chdir(app_dir):
         session.run(*npm_ci, external=True)
-    env = {**TEST_ENV, "DATABASE_URL": "", "FAKE_JIRA_ACE_DIR": app_dir}
+    return os.path.abspath(app_dir)
+
+
+@nox.session(name="check_peers")
+def check_peers(session: nox.Session) -> None:
+    """fake_jira check against a minimal atlassian-connect-express app (tests/peers/ace_app), its verdicts asserted.
+
+    ACE comes from npm (``_ace_app``). Needs Node.js and npm: without them the session skips locally and fails
+    under CI=true.
+    """
+    app_dir = _ace_app(session)
+    session.install(*CONSTRAINTS, "-e", ".[test]")
+    env = {**TEST_ENV, "DATABASE_URL": "", ACE_DIR_VARIABLE: app_dir}
     session.run("pytest", "tests/peers", "-p", "no:randomly", *session.posargs, env=env)
 
 

@@ -265,11 +265,11 @@ def profile(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                 scenario.warmup = run.measure(scenario, client, args.warmup, args.connections, bench.workdir)
                 folded = args.output / f"{name}.folded"
                 folded.unlink(missing_ok=True)
-                pid = scenario.server.pid
-                if pid is None:
-                    raise RuntimeError(f"the {scenario.server.name} server is not running")
-                workers = scenario.server.worker_pids()
-                sampler = Sampler(executable, pid, folded, args.rate)
+                server = scenario.server
+                if not isinstance(server, servers.GunicornServer) or server.pid is None:
+                    raise RuntimeError(f"the {server.name} server is not a running gunicorn")
+                workers = server.worker_pids()
+                sampler = Sampler(executable, server.pid, folded, args.rate)
                 try:
                     measured = run.measure(scenario, client, args.duration, args.connections, bench.workdir)
                 finally:

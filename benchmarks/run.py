@@ -1,6 +1,6 @@
 """``nox -s bench``: the app under gunicorn on loopback, driven by a load generator; see benchmarks/README.md.
 
-Scenarios (each a warm-up, then ROUNDS rounds of DURATION seconds, interleaved 0 a b d c f e, medians reported):
+Scenarios (each a warm-up, then ROUNDS rounds of DURATION seconds, interleaved 0 a b d (g h) c f e, medians reported):
   0  bare           bare Django (benchmarks/bare): one view returning a short string, no middleware, same gunicorn
   a  baseline       GET of the public descriptor: the app's cheapest route, no token
   b  page           verified page loads (fresh HS256 token in ``jwt``, qsh bound), 10 tenants in the store
@@ -8,12 +8,15 @@ Scenarios (each a warm-up, then ROUNDS rounds of DURATION seconds, interleaved 0
   d  page_100k      b again on a second server whose store holds 100,000 tenants (d10 is b)
   e  install        signed installs (RS256, key cached after the first fetch), each rotating a secret
   f  webhook        verified webhook deliveries, each with its own X-Atlassian-Webhook-Identifier (stored once)
+  g  ace_single     with --peers: b's page loads against atlassian-connect-express, one node process
+  h  ace_cluster    with --peers: the same against ACE under node cluster x2 (benchmarks/peers.py)
 Then the memory run: RSS of the large server's workers after warm-up and after --memory-requests more.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import os
@@ -29,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import loadgen, report, servers, workload
+from benchmarks import loadgen, peers, report, servers, workload
 from benchmarks import memory as memory_run
 from fake_jira.server import ThreadedServer
 from fake_jira.simulator import FakeJira
@@ -51,7 +54,7 @@ class Scenario:
     name: str
     label: str
     unit: str
-    server: servers.GunicornServer
+    server: servers.Server
     requests: Callable[[], Iterator[workload.Request]]
     fresh_tokens: bool = True
     rounds: list[report.Round] = field(default_factory=list)
@@ -74,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=100_000,
         help="requests of the memory run after its warm-up (0: no memory run)",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help=f"also atlassian-connect-express, single and under node cluster (installed in ${peers.ACE_DIR_VARIABLE})",
     )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results"))
     return parser.parse_args(argv)
@@ -102,6 +110,8 @@ class Bench:
     large: servers.AppServer | None = None
     large_tenants: list[workload.Tenant] = field(default_factory=list)
     seeded: list[workload.SeededTenant] = field(default_factory=list)
+    ace: list[peers.AcePeer] = field(default_factory=list)
+    ace_description: str = ""
 
     def scenarios(self, tenants_in_large_store: int) -> list[Scenario]:
         """In the order they run within a round: d right after b, the run it is compared with."""
@@ -129,6 +139,18 @@ class Bench:
                     lambda: workload.page_loads(large_tenants),
                 )
             )
+        for key, peer in zip("gh", self.ace, strict=False):
+            found.append(
+                Scenario(
+                    key,
+                    peer.server.name,
+                    f"ACE page loads, {PAGE_TENANTS} tenants, {peer.server.processes}",
+                    "req/s",
+                    peer.server,
+                    # Bound now: a lambda would see the loop's last peer.
+                    functools.partial(workload.page_loads, peer.tenants),
+                )
+            )
         found += [
             Scenario(
                 "c", "context", "context-token API calls", "req/s", self.small, lambda: workload.context_calls(tenants)
@@ -154,10 +176,11 @@ class Bench:
 
 
 @contextmanager
-def start(args: argparse.Namespace, *, large_tenants: int | None) -> Iterator[Bench]:
+def start(args: argparse.Namespace, *, large_tenants: int | None, ace_dir: Path | None = None) -> Iterator[Bench]:
     """Databases, fake_jira's HTTP server, bare Django and the app's servers, with their tenants installed.
 
-    ``large_tenants``: the size of the second, large store (None: no large store).
+    ``large_tenants``: the size of the second, large store (None: no large store). ``ace_dir``: the npm-installed
+    ACE app to run beside them, seeded with the same sites as the app's small store (None: no ACE).
     """
     names = ["small", "large"] if large_tenants is not None else ["small"]
     database_server = os.environ.get("DATABASE_URL", "")
@@ -201,6 +224,10 @@ def start(args: argparse.Namespace, *, large_tenants: int | None) -> Iterator[Be
             servers.manage(urls["large"], "-m", "benchmarks.seed", str(filler), str(secrets_file))
             installed = [workload.SeededTenant(t.site.client_key, t.secret) for t in bench.large_tenants]
             bench.seeded = installed + workload.read_seeded(secrets_file)
+        if ace_dir is not None:
+            sites = [tenant.site for tenant in bench.tenants]
+            bench.ace = stack.enter_context(peers.start(ace_dir, fake, sites, workdir))
+            bench.ace_description = peers.describe(ace_dir)
         yield bench
 
 
@@ -236,12 +263,13 @@ def choose_client(args: argparse.Namespace) -> loadgen.LoadGenerator:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    ace_dir = peers.ace_dir() if args.peers else None
     client = choose_client(args)
     started = time.monotonic()
     memory = None
     with ExitStack() as stack:
         stack.callback(client.close)
-        bench = stack.enter_context(start(args, large_tenants=args.tenants))
+        bench = stack.enter_context(start(args, large_tenants=args.tenants, ace_dir=ace_dir))
         print(f"database: {bench.database}; load generator: {client.describe()}", flush=True)
         scenarios = bench.scenarios(args.tenants)
         print(f"warm-up: {args.warmup:g} s per scenario", flush=True)
@@ -272,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
                 workdir=bench.workdir,
             )
             memory = memory_run.summary(checkpoints, args.tenants)
+        machine = report.machine(bench.database, client.describe(), args.workers)
+        if bench.ace_description:
+            machine["peers"] = bench.ace_description
         results = report.Results(
-            machine=report.machine(bench.database, client.describe(), args.workers),
+            machine=machine,
             method={
                 "rounds": args.rounds,
                 "duration_s": args.duration,

@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -83,6 +83,42 @@ def manage(database_url: str, *args: str) -> None:
         raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}")
 
 
+class Server(Protocol):
+    """What a scenario measures: a server's URL, and the CPU time its serving processes have spent so far."""
+
+    name: str
+    url: str
+
+    def cpu_seconds(self) -> float: ...
+
+
+def wait_until_ready(name: str, url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError, with the end of the log, if the process exits or 60 s pass."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still starting on a busy machine
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not serve within 60 s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful stop: a master stops its workers, then exits), then SIGKILL after 15 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class GunicornServer:
     """``gunicorn -c gunicorn.conf.py WSGI_MODULE`` on loopback, as deployed: sync workers, access log on.
 
@@ -114,57 +150,26 @@ class GunicornServer:
             self._process = subprocess.Popen(
                 command, cwd=ROOT, env=self._environment, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.name} exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
-                    return self
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # not listening yet, or a worker still importing Django on a busy machine
-            time.sleep(0.1)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"gunicorn {self.name} did not serve within 60 s:\n{self.log_path.read_text()[-3000:]}")
+        try:
+            wait_until_ready(f"gunicorn {self.name}", self.url + self.ready_path, self._process, self.log_path)
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers, then exits
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop(process)
 
     def worker_pids(self) -> list[int]:
-        if self._process is None:
-            return []
-        master = self._process.pid
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:  # the process ended while we looked
-                    continue
-                if int(fields[1]) == master:
-                    pids.append(int(entry.name))
-        return pids
+        return child_pids(self._process.pid) if self._process else []
 
     def cpu_seconds(self) -> float:
         """User and system CPU time of the workers so far (from /proc/PID/stat)."""
-        total = 0
-        for pid in self.worker_pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-        return total / _CLOCK_TICKS
+        return cpu_seconds(self.worker_pids())
 
     def worker_rss(self) -> dict[int, int]:
         """Resident set size of each worker, in bytes, by pid."""
@@ -175,6 +180,32 @@ class GunicornServer:
             except OSError:
                 continue
         return sizes
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (from /proc/PID/stat)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            if int(fields[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU time of these processes so far (from /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / _CLOCK_TICKS
 
 
 def rss_bytes(status: str) -> int:

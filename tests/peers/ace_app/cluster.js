@@ -1,0 +1,27 @@
+// app.js under node's cluster module, for the benchmark's ace_cluster scenario (benchmarks/peers.py):
+// ACE_WORKERS processes (2 by default) each run app.js and share its port, the primary handing out the
+// connections. Each worker has a store of its own, so the tenants come from ACE_STORE_SEED (memory-store.js).
+"use strict";
+
+const cluster = require("cluster");
+
+if (cluster.isPrimary) {
+  const workers = Number(process.env.ACE_WORKERS || 2);
+  for (let i = 0; i < workers; i += 1) {
+    cluster.fork();
+  }
+  // A worker that dies would leave the run measuring fewer workers than it says: stop everything instead.
+  cluster.on("exit", (worker, code, signal) => {
+    console.error(`worker ${worker.process.pid} exited (${signal || code}): stopping the cluster`);
+    process.exit(1);
+  });
+  process.on("SIGTERM", () => {
+    cluster.removeAllListeners("exit");
+    for (const worker of Object.values(cluster.workers)) {
+      worker.process.kill("SIGTERM");
+    }
+    process.exit(0);
+  });
+} else {
+  require("./app");
+}
