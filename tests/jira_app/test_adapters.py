@@ -3,16 +3,23 @@ take in total, and how much they may read. The tenant runs the server at the oth
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from jira_app.adapters import Deadline, ForbiddenAddress, SiteAdapter, _is_public
+from jira_app.adapters import Deadline, ForbiddenAddress, SiteAdapter, _is_public, deadline
 from jira_app.client import AtlassianHostRestClient, HostRequestError
 from tests.factories import AtlassianHostFactory
 
@@ -26,8 +33,9 @@ class RawServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+    def __init__(self, answer: Callable[[socket.socket], None], *, read_request: bool = True) -> None:
         self.answer = answer
+        self.read_request = read_request
         self.connections = 0
         self.finished = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -42,7 +50,8 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         self.server.connections += 1
-        self.request.recv(65536)  # the request: one small GET
+        if self.server.read_request:
+            self.request.recv(65536)  # the request: one small GET
         try:
             self.server.answer(self.request)
         except OSError:  # the client hung up: what a deadline does
@@ -55,8 +64,8 @@ class _Handler(socketserver.BaseRequestHandler):
 def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
     servers: list[RawServer] = []
 
-    def start(answer: Callable[[socket.socket], None]) -> RawServer:
-        server = RawServer(answer)
+    def start(answer: Callable[[socket.socket], None], *, read_request: bool = True) -> RawServer:
+        server = RawServer(answer, read_request=read_request)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -256,14 +265,37 @@ def test_the_callers_tls_options_are_kept(resolver):
     assert (with_client_cert["cert_file"], with_client_cert["key_file"]) == ("client.pem", "client.key")
 
 
-@pytest.mark.parametrize("address", ["224.0.1.1", "ff0e::1"])
-def test_a_global_multicast_address_is_not_public(monkeypatch, address):
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    monkeypatch.setattr(
-        socket, "getaddrinfo", lambda *args, **kwargs: [(family, socket.SOCK_STREAM, 6, "", (address, 443))]
-    )
+def resolving_to(monkeypatch, *addresses: str) -> None:
+    found = [
+        (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 443))
+        for address in addresses
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: found)
 
-    with pytest.raises(ForbiddenAddress):
+
+@pytest.mark.parametrize("addresses", [("224.0.1.1",), ("ff0e::1",), ("127.0.0.1",), ()])
+def test_a_multicast_loopback_or_missing_address_is_refused_saying_why(monkeypatch, addresses):
+    resolving_to(monkeypatch, *addresses)
+
+    with pytest.raises(ForbiddenAddress, match=r"^the host resolves to an address that is not public$"):
+        pool_key("https://acme.atlassian.net/rest")
+
+
+def test_of_several_public_addresses_the_resolvers_first_is_connected(monkeypatch):
+    resolving_to(monkeypatch, "104.192.141.1", "185.166.143.1")
+
+    _, host_params, _ = pool_key("https://acme.atlassian.net/rest")
+
+    assert host_params["host"] == "104.192.141.1"
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_error_naming_the_failure(monkeypatch):
+    def getaddrinfo(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    with pytest.raises(requests.ConnectionError, match=r"^the host name did not resolve \(gaierror\)$"):
         pool_key("https://acme.atlassian.net/rest")
 
 
@@ -285,3 +317,69 @@ def test_a_socket_joining_an_expired_deadline_is_shut_at_once():
 
         assert budget.expired
         assert peer.recv(1) == b""  # shut down: the peer reads the end of the stream
+
+
+def test_a_site_that_hangs_up_is_called_once_not_retried(serve):
+    server = serve(lambda sock: None)  # reads the request, answers nothing, closes
+
+    with pytest.raises(HostRequestError, match="could not be reached"):
+        client_for(f"http://127.0.0.1:{server.port}").get_json(PATH)
+
+    assert server.finished.wait(5)
+    assert server.connections == 1
+
+
+def test_the_deadline_timer_never_keeps_a_stopping_worker_alive():
+    # A daemon thread: a worker that exits (gunicorn's max_requests, a reload) does not wait for the deadline.
+    with deadline(60):
+        timers = [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)]
+        assert timers
+        assert all(timer.daemon for timer in timers)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "site.pem", tmp_path / "site.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_an_https_site_trickling_its_answer_is_cut_off_at_the_deadline(serve, tls_files):
+    cert_path, key_path = tls_files
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    answer = trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", b"[" + b" " * 38 + b"]", every=DEADLINE / 4)
+
+    def tls_trickle(sock: socket.socket) -> None:
+        answer(context.wrap_socket(sock, server_side=True))
+
+    server = serve(tls_trickle, read_request=False)
+    session = requests.Session()
+    session.mount("https://", SiteAdapter(allow_loopback=True))
+
+    started = time.monotonic()
+    with deadline(DEADLINE) as budget, pytest.raises(requests.RequestException):
+        session.get(f"https://127.0.0.1:{server.port}{PATH}", verify=str(cert_path), timeout=DEADLINE)
+    elapsed = time.monotonic() - started
+
+    assert budget.expired
+    assert elapsed < 4 * DEADLINE  # the trickle alone lasts 10 deadlines
