@@ -614,3 +614,20 @@ def test_a_token_past_its_exp_within_the_leeway_is_kept_for_the_leeway_from_now(
         authenticate(keys, issued_at=int(NOW.timestamp()) - 70)
 
         assert UsedInvocationToken.objects.get().expires_at == NOW + timedelta(seconds=LEEWAY)
+
+
+def test_an_exp_that_is_a_numeric_string_is_refused(jwks, keys):
+    # PyJWT lets "exp": "<digits>" through; the jti would then be forgotten long before the token expires.
+    def edit(claims):
+        claims["exp"] = str(claims["exp"])
+
+    assert refusal(lambda: authenticate(keys, edit)) == bad_claims("the invocation token's 'exp' is not a number")
+    assert not UsedInvocationToken.objects.exists()
+
+
+@pytest.mark.parametrize("exp", [253402300799, 10**20, 1e300], ids=["9999-12-31", "1e20", "1e300"])
+def test_an_exp_beyond_the_calendar_is_a_refusal_not_an_error(jwks, keys, exp):
+    assert refusal(lambda: authenticate(keys, _set("exp", exp))) == bad_claims(
+        "the invocation token's 'exp' is too far in the future"
+    )
+    assert not UsedInvocationToken.objects.exists()
