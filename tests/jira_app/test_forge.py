@@ -631,3 +631,140 @@ def test_an_exp_beyond_the_calendar_is_a_refusal_not_an_error(jwks, keys, exp):
         "the invocation token's 'exp' is too far in the future"
     )
     assert not UsedInvocationToken.objects.exists()
+
+
+# --- the key set: fetched within bounds, cached for its lifespan, refetched no more than the floor allows -------
+
+
+@pytest.fixture
+def forge_keys() -> ForgeKeySet:
+    """A key set of this test's own, free to rotate and retire keys."""
+    return ForgeKeySet()
+
+
+@pytest.fixture
+def served_jwks(mocked_requests, forge_keys):
+    """Forge's JWKS as it stands at each fetch (rotations and retirements show on the next one)."""
+    return mocked_requests.add_callback(
+        responses.GET, JWKS_URL, callback=lambda request: (200, {}, json.dumps(forge_keys.jwks()))
+    )
+
+
+def verifies(keys: ForgeKeySet) -> bool:
+    """Whether a fresh FIT signed with the current key verifies (False: its kid is not in the known set)."""
+    try:
+        forge.authenticate_invocation(forge_request(fit(keys)))
+    except forge.UnknownForgeKey:
+        return False
+    return True
+
+
+def unpublished_kid(keys: ForgeKeySet) -> None:
+    """Sign with a key published after any fetch so far (the upcoming key was already published)."""
+    keys.rotate()
+    keys.rotate()
+
+
+def test_the_key_set_is_fetched_with_a_5_second_timeout(jwks, keys, mocked_requests):
+    forge.authenticate_invocation(forge_request(fit(keys)))
+
+    assert mocked_requests.calls[0].request.req_kwargs["timeout"] == 5.0
+
+
+@pytest.mark.parametrize(("cache_seconds", "floor_seconds"), [(120, 30), (1, 0)])
+def test_a_retired_key_verifies_until_the_cached_set_expires(
+    served_jwks, forge_keys, settings, cache_seconds, floor_seconds
+):
+    settings.ATLASSIAN_FORGE_JWKS_CACHE_SECONDS = cache_seconds
+    settings.ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = floor_seconds
+    with freeze_time(NOW) as clock:
+        assert verifies(forge_keys)
+        forge_keys.retire(forge_keys.current.kid)
+
+        clock.tick(cache_seconds)
+        assert verifies(forge_keys)
+        assert served_jwks.call_count == 1
+
+        clock.tick(1)
+        assert not verifies(forge_keys)
+
+
+def test_an_unknown_kid_within_the_refresh_floor_fetches_nothing(served_jwks, forge_keys, settings):
+    settings.ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = 30
+    with freeze_time(NOW) as clock:
+        assert verifies(forge_keys)
+        unpublished_kid(forge_keys)
+
+        clock.tick(29)
+        assert not verifies(forge_keys)
+        assert not verifies(forge_keys)
+        assert served_jwks.call_count == 1
+
+        clock.tick(1)
+        assert verifies(forge_keys)
+        assert served_jwks.call_count == 2
+
+
+def test_without_a_refresh_floor_each_newly_published_key_is_fetched_when_a_token_names_it(
+    served_jwks, forge_keys, settings
+):
+    settings.ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = 0
+    with freeze_time(NOW):
+        assert verifies(forge_keys)
+        unpublished_kid(forge_keys)
+        assert verifies(forge_keys)
+        unpublished_kid(forge_keys)
+        assert verifies(forge_keys)
+
+    assert served_jwks.call_count == 3
+
+
+def test_the_key_set_is_reused_across_calls_without_a_refresh_floor(served_jwks, forge_keys, settings):
+    settings.ATLASSIAN_FORGE_JWKS_MIN_REFRESH_SECONDS = 0
+
+    assert verifies(forge_keys)
+    assert verifies(forge_keys)
+    assert served_jwks.call_count == 1
+
+
+def padded_jwks(keys: ForgeKeySet, size: int) -> bytes:
+    """Forge's JWKS as JSON of exactly ``size`` bytes."""
+    unpadded = len(json.dumps({**keys.jwks(), "pad": ""}).encode())
+    return json.dumps({**keys.jwks(), "pad": "x" * (size - unpadded)}).encode()
+
+
+def test_a_key_set_of_64_kib_is_used_and_one_byte_more_refused(mocked_requests, keys):
+    mocked_requests.add(responses.GET, JWKS_URL, body=padded_jwks(keys, forge.MAX_JWKS_BYTES))
+    assert len(padded_jwks(keys, forge.MAX_JWKS_BYTES)) == forge.MAX_JWKS_BYTES == 64 * 1024
+
+    forge.authenticate_invocation(forge_request(fit(keys)))
+
+    forge.forget_keys()
+    mocked_requests.replace(responses.GET, JWKS_URL, body=padded_jwks(keys, forge.MAX_JWKS_BYTES + 1))
+    with pytest.raises(forge.ForgeKeysUnavailable) as excinfo:
+        forge.authenticate_invocation(forge_request(fit(keys)))
+    assert str(excinfo.value.__cause__) == "the JWKS endpoint answered HTTP 200"
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"body": requests.ConnectionError("refused")}, "the JWKS fetch failed (ConnectionError)"),
+        ({"status": 503, "body": "busy"}, "the JWKS endpoint answered HTTP 503"),
+        (
+            {"status": 302, "headers": {"Location": "https://evil.example/jwks.json"}},
+            "the JWKS endpoint answered HTTP 302",
+        ),
+        ({"status": 200, "body": "<html>not json</html>"}, "the JWKS endpoint did not answer with JSON"),
+        ({"status": 200, "json": ["not", "an", "object"]}, "the JWKS endpoint did not answer with a JSON object"),
+    ],
+    ids=["unreachable", "503", "redirect", "not json", "not an object"],
+)
+def test_a_broken_key_set_is_refused_saying_why_under_the_retryable_refusal(mocked_requests, keys, answer, why):
+    mocked_requests.add(responses.GET, JWKS_URL, **answer)
+
+    with pytest.raises(forge.ForgeKeysUnavailable) as excinfo:
+        forge.authenticate_invocation(forge_request(fit(keys)))
+
+    # The refusal is the same for Forge whatever went wrong; its cause says what, for whoever debugs it.
+    assert (excinfo.value.reason, str(excinfo.value.__cause__)) == ("jwks_unavailable", why)
