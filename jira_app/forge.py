@@ -264,10 +264,15 @@ def _use_once(jti: object, exp: object) -> None:
 
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
         raise exceptions.InvalidClaims("the invocation token's 'jti' is not a string")
+    if not isinstance(exp, int | float):
+        # PyJWT also passes a numeric string, which would leave the jti forgotten before the token expires.
+        raise exceptions.InvalidClaims("the invocation token's 'exp' is not a number")
     now = timezone.now()
-    # Kept as long as the token could pass the exp check (PyJWT verified exp is a number).
-    expires_at = datetime.fromtimestamp(float(exp), UTC) if isinstance(exp, int | float) else now
-    expires_at = max(expires_at, now) + timedelta(seconds=conf.jwt_leeway)
+    # Kept as long as the token could pass the exp check.
+    try:
+        expires_at = max(datetime.fromtimestamp(exp, UTC), now) + timedelta(seconds=conf.jwt_leeway)
+    except (OverflowError, ValueError, OSError) as exc:  # past the year 9999: a 401, not a 500
+        raise exceptions.InvalidClaims("the invocation token's 'exp' is too far in the future") from exc
     digest = hashlib.sha256(jti.encode()).hexdigest()
     UsedInvocationToken.objects.filter(expires_at__lt=now).delete()
     try:
