@@ -141,7 +141,6 @@ def _first_use(token: VerifiedToken, payload: LifecyclePayload) -> bool:
                 body_digest=payload.body_digest,
                 client_key=payload.client_key,
                 expires_at=max(expires_at, now),
-                used_at=now,
             )
     except IntegrityError:
         used = InstallTokenUse.objects.filter(token_digest=token.digest).first()

@@ -111,7 +111,7 @@ def test_outside_dev_and_test_only_atlassian_domains_are_allowed_by_default(sett
     settings.ENVIRONMENT = "prod"
     hosts.require_allowed(hosts.parse("https://acme.atlassian.net"))
     hosts.require_allowed(hosts.parse("https://acme.jira.com"))
-    with pytest.raises(hosts.InvalidSiteUrl):
+    with pytest.raises(hosts.InvalidSiteUrl, match=r"^'baseUrl' host 'evil\.example\.com' is not in ATLASSIAN_"):
         hosts.require_allowed(hosts.parse("https://evil.example.com"))
 
 

@@ -358,6 +358,39 @@ def test_an_install_from_a_host_not_allowed_names_the_host_and_the_setting(jira,
     )
 
 
+def test_a_display_url_not_allowed_is_named_as_such(jira, site, settings):
+    settings.ATLASSIAN_CONNECT_ALLOWED_HOSTS = ["*.atlassian.net"]
+    payload = lifecycle.LifecyclePayload.parse(
+        body(baseUrl="https://acme.atlassian.net", displayUrl="https://jira.acme.example"), expected_event="installed"
+    )
+
+    assert refusal(lambda: lifecycle._require_allowed_host(payload)) == (
+        "host_not_allowed",
+        "'displayUrl' host 'jira.acme.example' is not in ATLASSIAN_CONNECT_ALLOWED_HOSTS",
+    )
+
+
+@pytest.mark.django_db
+def test_a_replayed_install_token_and_a_retried_one(client, install_signer, site, caplog):
+    token = install_signer.token(site.client_key)
+    headers = {"content_type": "application/json", "HTTP_AUTHORIZATION": f"JWT {token}"}
+    original = site.lifecycle_body("installed")
+    assert client.post("/jira/installed", original, **headers).status_code == 204
+    caplog.clear()
+
+    with caplog.at_level(logging.INFO, logger="jira_app"):
+        retried = client.post("/jira/installed", original, **headers)
+        replayed = client.post("/jira/installed", site.lifecycle_body("installed", description="x"), **headers)
+
+    assert retried.status_code == 204
+    assert (replayed.status_code, replayed.json()["error"]) == (401, "replayed_token")
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("jira_app")] == [
+        f"installed retried with an accepted token, client_key={site.client_key!r}: answered as before",
+        "refused POST '/jira/installed': replayed_token (this signed install token was already accepted with "
+        f"another body: Jira signs each callback anew) client_key={site.client_key!r}",
+    ]
+
+
 def test_a_body_naming_another_site_is_refused_with_both_named():
     payload = lifecycle.LifecyclePayload.parse(body(clientKey="client-2"), expected_event="uninstalled")
     token = tokens.VerifiedToken({"iss": "client-1"}, raw="")
