@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 _NO_CONTENT = 204
 PROJECTS_CACHE_SECONDS = 60
-# What Django's never_cache sets, plus no-store, which Marketplace asks of pages that show a tenant's data.
+# What Django's never_cache sets, no-store included (Marketplace asks it of pages that show a tenant's data),
+# without the Expires header only HTTP/1.0 caches read.
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
