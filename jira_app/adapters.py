@@ -40,7 +40,6 @@ class Deadline:
     """A time budget for one call; on expiry every socket the call used is shut down."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
