@@ -191,5 +191,5 @@ def test_the_connect_chain_is_the_configured_one(settings, rf):
 
 def test_mounted_at_the_root_every_request_takes_middleware(settings):
     settings.ROOT_URLCONF = "tests.jira_app.urls_at_root"
-    with pytest.raises(MiddlewareNotUsed, match="^jira_app is mounted at the root: every request takes MIDDLEWARE$"):
+    with pytest.raises(MiddlewareNotUsed, match=r"^jira_app is mounted at the root: every request takes MIDDLEWARE$"):
         ConnectRoutesMiddleware(lambda request: HttpResponse())
