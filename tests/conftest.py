@@ -11,7 +11,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from tests import dependencies
 from tests.signing import APP_BASE_URL, KEYS_URL, InstallSigner
@@ -27,6 +27,9 @@ _LOOPBACK_NAMES = {"localhost", "testserver"}
 _FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 settings.register_profile("bounded", max_examples=25, **_FUZZ)
 settings.register_profile("long", max_examples=2500, **_FUZZ)
+# nox -s mutation: a failing example kills the mutant as it is; shrinking it would only spend the mutant's time
+# limit (a mutant in the refusal path used to end as a timeout after minutes of shrinking).
+settings.register_profile("mutation", max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate], **_FUZZ)
 settings.load_profile("bounded")
 
 
