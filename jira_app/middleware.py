@@ -95,8 +95,8 @@ class ConnectRoutesMiddleware:
     """Hand requests for the Connect routes (``/jira/...``) to their own chain, ATLASSIAN_CONNECT_MIDDLEWARE.
 
     A Connect request is authenticated by its JWT and carries no cookie, so sessions, CSRF, the admin's
-    authentication and messages have nothing to do on it, and on a page load they cost about a quarter of its CPU time in one process
-    (benchmarks/README.md). First in MIDDLEWARE: other requests (the admin) go on down MIDDLEWARE unchanged.
+    authentication and messages have nothing to do on it, and on a page load they cost about a quarter of its
+    CPU time (benchmarks/README.md). First in MIDDLEWARE: other requests (the admin) go on down MIDDLEWARE.
     The prefix is where the URLconf mounts jira_app; mounted at the root, there is nothing to split.
     """
 
