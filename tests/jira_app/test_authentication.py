@@ -162,7 +162,7 @@ def test_a_form_body_is_not_read_before_the_signature_verifies(client, installed
     assert response.json()["error"] == "invalid_token"
 
 
-def test_a_signed_form_body_with_too_many_fields_is_refused_unhashed(client, installed_site, settings):
+def test_a_signed_form_body_with_too_many_fields_is_refused_unhashed(client, installed_site, settings, caplog):
     path = "/jira/webhooks/issue-created"
     token = host_token(installed_site.client_key, installed_site.secret, "POST", path)
     body = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
@@ -173,6 +173,10 @@ def test_a_signed_form_body_with_too_many_fields_is_refused_unhashed(client, ins
     assert response.status_code == 400
     assert b"bad_webhook" not in response.content
     assert not WebhookDelivery.objects.exists()
+    # And logged as Django logs it, with its own words, for the operator who searches for them.
+    assert [r.getMessage() for r in caplog.records if r.name == "django.security.TooManyFieldsSent"] == [
+        "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
+    ]
 
 
 def test_a_signed_form_body_within_the_limit_is_hashed_as_jira_does(client, installed_site):

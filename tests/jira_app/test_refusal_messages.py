@@ -338,6 +338,11 @@ PAYLOAD_REFUSALS = {
     "not a string": (body(productType=["jira"]), "uninstalled", "'productType' is not a string"),
     "too long": (body(productType="p" * 51), "uninstalled", "'productType' is longer than 50 characters"),
     "long eventType": (body(eventType="e" * 256), "enabled", "'eventType' is longer than 255 characters"),
+    "installationId not an ARI": (
+        body(installationId="not-an-ari"),
+        "installed",
+        "'installationId' is not a Forge installation ARI",
+    ),
 }
 
 
