@@ -41,20 +41,36 @@ def test_hostile_json_is_refused_with_the_callers_error(case):
 @pytest.mark.parametrize(
     ("case", "says"),
     [
-        ("3000 levels of lists", "nests deeper than 64 levels"),
-        ("65 levels", "nests deeper than 64 levels"),
+        ("3000 levels of lists", "the JSON nests deeper than 64 levels"),
+        ("65 levels", "the JSON nests deeper than 64 levels"),
         ("NaN", "NaN is not a JSON number"),
         ("-Infinity", "-Infinity is not a JSON number"),
-        ("overflowing float", "a number too large for a float"),
-        ("lone surrogate in a key", "a lone surrogate"),
-        ("NUL in a value", "a NUL character"),
+        ("overflowing float", "the JSON holds a number too large for a float"),
+        ("lone surrogate in a key", "the JSON holds a lone surrogate (an unpaired \\ud800-\\udfff escape)"),
+        ("NUL in a value", "the JSON holds a NUL character (\\u0000)"),
     ],
 )
 def test_the_refusal_says_what_is_wrong_with_the_json(case, says):
     with pytest.raises(exceptions.BadWebhookPayload) as refused:
         bodies.json_object(HOSTILE_JSON[case], max_bytes=1 << 20, error=exceptions.BadWebhookPayload)
-    assert refused.value.message.startswith("the body is not valid JSON: ")
-    assert says in refused.value.message
+    assert refused.value.message == f"the body is not valid JSON: {says}"
+
+
+def test_json_that_is_not_an_object_is_refused_saying_so():
+    with pytest.raises(exceptions.BadWebhookPayload) as refused:
+        bodies.json_object(b"[1, 2]", max_bytes=1 << 20, error=exceptions.BadWebhookPayload)
+    assert refused.value.message == "the body is not a JSON object"
+
+
+@pytest.mark.parametrize(("document", "value"), [(b"1", 1), (b'"text"', "text"), (b"null", None), (b"[]", [])])
+def test_a_document_that_is_a_single_value_is_parsed(document, value):
+    assert bodies.loads(document) == value
+
+
+@pytest.mark.parametrize("document", [b'"a\\u0000b"', b'"\\ud800"', b"1e999"])
+def test_a_single_value_is_checked_too(document):
+    with pytest.raises(ValueError, match="^the JSON holds "):
+        bodies.loads(document)
 
 
 def test_json_within_bounds_is_parsed_as_the_standard_parser_does():
