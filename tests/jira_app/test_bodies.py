@@ -69,7 +69,7 @@ def test_a_document_that_is_a_single_value_is_parsed(document, value):
 
 @pytest.mark.parametrize("document", [b'"a\\u0000b"', b'"\\ud800"', b"1e999"])
 def test_a_single_value_is_checked_too(document):
-    with pytest.raises(ValueError, match="^the JSON holds "):
+    with pytest.raises(ValueError, match=r"^the JSON holds "):
         bodies.loads(document)
 
 
