@@ -132,3 +132,23 @@ def test_a_stored_url_reads_the_same_to_every_parser(value):
     for parts in (urlsplit(site.url), urlsplit(sent)):
         assert (parts.scheme, parts.hostname, parts.port) == (site.scheme, site.host, site.port)
     assert hosts.parse(site.url) == site
+
+
+@pytest.mark.parametrize("value", ["https://0x7f000001", "https://acme.0x7f000001", "https://ACME.0X7F000001"])
+def test_a_hexadecimal_last_label_is_an_ip_address(settings, value):
+    # inet_aton reads 0x7f000001 as 127.0.0.1: such a "name" is refused as the address it spells.
+    settings.ATLASSIAN_CONNECT_ALLOW_LOOPBACK_SITES = False
+    with pytest.raises(hosts.InvalidSiteUrl, match=r"^'baseUrl' names an IP address, not a Jira Cloud site$"):
+        hosts.parse(value)
+
+
+def test_the_field_named_by_default_is_base_url():
+    with pytest.raises(hosts.InvalidSiteUrl, match=r"^'baseUrl' is not an absolute https URL$"):
+        hosts.parse("ftp://acme.atlassian.net")
+
+
+def test_a_url_of_every_allowed_character_passes_the_character_check():
+    # All of them at once is still within the set: it is refused for what it holds (an "@"), not for a character.
+    every_allowed = "".join(sorted(hosts._URL_CHARACTERS))
+    with pytest.raises(hosts.InvalidSiteUrl, match=r"^'baseUrl' holds a user name or password$"):
+        hosts.parse("https://acme.atlassian.net/" + every_allowed)
