@@ -334,6 +334,12 @@ PAYLOAD_REFUSALS = {
         "eventType 'enabled' was sent to the installed callback",
     ),
     "no sharedSecret": (body(sharedSecret=None), "installed", "the body has no 'sharedSecret'"),
+    "sharedSecret a number": (body(sharedSecret=12345), "installed", "the body has no 'sharedSecret'"),
+    "sharedSecret a public key": (
+        body(sharedSecret="-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"),
+        "installed",
+        "'sharedSecret' is shaped like a public key or JWK, not an HS256 key",
+    ),
     "long sharedSecret": (body(sharedSecret="s" * 401), "installed", "'sharedSecret' is longer than 400 bytes"),
     "not a string": (body(productType=["jira"]), "uninstalled", "'productType' is not a string"),
     "too long": (body(productType="p" * 51), "uninstalled", "'productType' is longer than 50 characters"),
