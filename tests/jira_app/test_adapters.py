@@ -309,9 +309,9 @@ def test_a_socket_joining_an_expired_deadline_is_shut_at_once():
     budget.start()
     time.sleep(0.1)
     mine, peer = socket.socketpair()
-    closed, _ = socket.socketpair()
+    closed, closed_peer = socket.socketpair()
     closed.close()
-    with mine, peer:
+    with mine, peer, closed_peer:
         budget.watch(mine)
         budget.watch(closed)  # already closed: nothing to interrupt, and no error either
 
@@ -370,7 +370,8 @@ def test_an_https_site_trickling_its_answer_is_cut_off_at_the_deadline(serve, tl
     answer = trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", b"[" + b" " * 38 + b"]", every=DEADLINE / 4)
 
     def tls_trickle(sock: socket.socket) -> None:
-        answer(context.wrap_socket(sock, server_side=True))
+        with context.wrap_socket(sock, server_side=True) as tls:
+            answer(tls)
 
     server = serve(tls_trickle, read_request=False)
     session = requests.Session()
