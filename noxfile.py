@@ -286,10 +286,11 @@ def check_peers(session: nox.Session) -> None:
     """fake_jira check against a minimal atlassian-connect-express app (tests/peers/ace_app), its verdicts asserted.
 
     ACE comes from npm (``_ace_app``). Needs Node.js and npm: without them the session skips locally and fails
-    under CI=true.
+    under CI=true. The bench's ACE servers (tests/peers/test_bench_ace.py) keep ACE's store on the PostgreSQL at
+    127.0.0.1:5432, the same rule applying to it.
     """
     app_dir = _ace_app(session)
-    session.install(*CONSTRAINTS, "-e", ".[test]")
+    session.install(*CONSTRAINTS, "-e", ".[test,postgres]")
     env = {**TEST_ENV, "DATABASE_URL": "", ACE_DIR_VARIABLE: app_dir}
     session.run("pytest", "tests/peers", "-p", "no:randomly", *session.posargs, env=env)
 

@@ -2,9 +2,10 @@
 
 The peer is the minimal ACE app of tests/peers/ace_app, installed from npm at the version its package-lock.json
 pins (``nox -s bench_peers`` does it, into the session's temporary folder) and named by FAKE_JIRA_ACE_DIR. It runs
-twice: one node process (app.js), and node cluster with two workers (cluster.js). Its store is in memory, one per
-process, so the tenants are not installed through its /installed route (under cluster that reaches one worker):
-every process loads the same clientInfo records from a seed file (ACE_STORE_SEED, memory-store.js) at start.
+twice: one node process (app.js), and node cluster with two workers (cluster.js), in production mode, as ACE's own
+app template deploys it: its Sequelize store on PostgreSQL, one database that every process reads, as the app's
+workers read theirs. The single process writes the tenants into it through ACE's settings API (ACE_STORE_SEED)
+before it listens; the cluster, started after it, finds them there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -37,9 +39,11 @@ CLUSTER_WORKERS = 2
 DESCRIPTOR_PATH = "/atlassian-connect.json"
 # ACE reads its settings from the environment (lib/internal/config.js: AC_*, PORT, NODE_ENV...), and a
 # developer's shell must not change a run: AC_OPTS=no-auth, for one, turns its authentication off.
-_OWN_VARIABLES = {"NODE_ENV", "NODE_OPTIONS", "PORT", "CONNECT_KEYS_CDN_URL"}
+_OWN_VARIABLES = {"NODE_ENV", "NODE_OPTIONS", "PORT", "CONNECT_KEYS_CDN_URL", "DATABASE_URL", "DB_URL"}
 _OWN_PREFIXES = ("AC_", "ACE_")
 LISTENING = "ACE app listening on"  # what app.js prints once its port is open, in each process
+# ACE's store needs PostgreSQL: the run's own server when it has one, else the local one.
+DEFAULT_DATABASE_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def ace_dir() -> Path:
@@ -83,6 +87,29 @@ def client_infos(sites: Sequence[JiraSite], app_key: str) -> list[dict[str, Any]
     ]
 
 
+def database_server(app_database_url: str) -> str:
+    """The PostgreSQL server ACE's store goes on: the app's, if the run is on PostgreSQL; else the local one.
+
+    SystemExit, saying what to do, if it does not answer.
+    """
+    server = app_database_url if servers.is_postgres(app_database_url) else DEFAULT_DATABASE_SERVER
+    import psycopg
+
+    try:
+        psycopg.connect(server, connect_timeout=5).close()
+    except psycopg.Error as error:
+        raise SystemExit(
+            f"--peers: ACE's store is PostgreSQL (Sequelize, as ACE deploys it), and {_without_password(server)} "
+            f"did not answer ({error}); start PostgreSQL there, or run with DATABASE_URL naming a server"
+        ) from None
+    return server
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def node_environment(variables: dict[str, str]) -> dict[str, str]:
     """This process's environment without what ACE would read as its settings, and ``variables``."""
     kept = {
@@ -94,13 +121,24 @@ def node_environment(variables: dict[str, str]) -> dict[str, str]:
 
 
 class AceServer:
-    """The ACE app on loopback, its baseUrl its own address (ACE computes qsh relative to it), tenants seeded.
+    """The ACE app on loopback, its baseUrl its own address (ACE computes qsh relative to it), its store on
+    ``database_url``.
 
     ``workers``: None for one node process (app.js), else node cluster with that many workers (cluster.js).
+    ``seed``: a file of clientInfo records to write into the store before listening (None: the store has them).
     Production mode, as deployed: ACE then skips its development-only work (descriptor validation, watching).
     """
 
-    def __init__(self, name: str, directory: Path, seed: Path, *, workers: int | None, log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        database_url: str,
+        seed: Path | None,
+        workers: int | None,
+        log_dir: Path,
+    ) -> None:
         self.name = name
         self.directory = directory
         self.workers = workers
@@ -111,8 +149,10 @@ class AceServer:
             "NODE_ENV": "production",
             "PORT": str(self.port),
             "AC_LOCAL_BASE_URL": self.url,
-            "ACE_STORE_SEED": str(seed),
+            "DATABASE_URL": database_url,
         }
+        if seed is not None:
+            variables["ACE_STORE_SEED"] = str(seed)
         if workers is not None:
             variables["ACE_WORKERS"] = str(workers)
         self._environment = node_environment(variables)
@@ -160,15 +200,29 @@ class AcePeer:
 
 
 @contextmanager
-def start(directory: Path, fake: FakeJira, sites: Sequence[JiraSite], workdir: Path) -> Iterator[list[AcePeer]]:
-    """ACE single and under cluster, both seeded with ``sites``; each answers a page load before the run starts."""
+def start(
+    directory: Path, fake: FakeJira, sites: Sequence[JiraSite], workdir: Path, database_server_url: str
+) -> Iterator[list[AcePeer]]:
+    """ACE single and under cluster on one fresh database of ``database_server_url``, which holds ``sites``; each
+    answers a page load before the run starts. The database is dropped afterwards."""
     app_key = str(json.loads((directory / DESCRIPTOR_PATH.lstrip("/")).read_text())["key"])
     infos = client_infos(sites, app_key)
     seed = workdir / "ace-seed.json"
     seed.write_text(json.dumps(infos))
     with ExitStack() as stack:
+        database_url = stack.enter_context(servers.databases(["ace"], workdir, database_server_url))["ace"]
+        # In turn: the single process creates ACE's tables and writes the tenants before the cluster starts.
         found = [
-            stack.enter_context(AceServer(name, directory, seed, workers=workers, log_dir=workdir))
+            stack.enter_context(
+                AceServer(
+                    name,
+                    directory,
+                    database_url=database_url,
+                    seed=seed if workers is None else None,
+                    workers=workers,
+                    log_dir=workdir,
+                )
+            )
             for name, workers in (("ace_single", None), ("ace_cluster", CLUSTER_WORKERS))
         ]
         apps = [fake.connect_app(RequestsTransport(server.url), DESCRIPTOR_PATH) for server in found]

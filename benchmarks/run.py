@@ -176,11 +176,14 @@ class Bench:
 
 
 @contextmanager
-def start(args: argparse.Namespace, *, large_tenants: int | None, ace_dir: Path | None = None) -> Iterator[Bench]:
+def start(
+    args: argparse.Namespace, *, large_tenants: int | None, ace_dir: Path | None = None, ace_database: str = ""
+) -> Iterator[Bench]:
     """Databases, fake_jira's HTTP server, bare Django and the app's servers, with their tenants installed.
 
     ``large_tenants``: the size of the second, large store (None: no large store). ``ace_dir``: the npm-installed
-    ACE app to run beside them, seeded with the same sites as the app's small store (None: no ACE).
+    ACE app to run beside them, its store on ``ace_database``'s PostgreSQL holding the same sites as the app's
+    small store (None: no ACE).
     """
     names = ["small", "large"] if large_tenants is not None else ["small"]
     database_server = os.environ.get("DATABASE_URL", "")
@@ -226,7 +229,7 @@ def start(args: argparse.Namespace, *, large_tenants: int | None, ace_dir: Path 
             bench.seeded = installed + workload.read_seeded(secrets_file)
         if ace_dir is not None:
             sites = [tenant.site for tenant in bench.tenants]
-            bench.ace = stack.enter_context(peers.start(ace_dir, fake, sites, workdir))
+            bench.ace = stack.enter_context(peers.start(ace_dir, fake, sites, workdir, ace_database))
             bench.ace_description = peers.describe(ace_dir)
         yield bench
 
@@ -264,12 +267,13 @@ def choose_client(args: argparse.Namespace) -> loadgen.LoadGenerator:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ace_dir = peers.ace_dir() if args.peers else None
+    ace_database = peers.database_server(os.environ.get("DATABASE_URL", "")) if args.peers else ""
     client = choose_client(args)
     started = time.monotonic()
     memory = None
     with ExitStack() as stack:
         stack.callback(client.close)
-        bench = stack.enter_context(start(args, large_tenants=args.tenants, ace_dir=ace_dir))
+        bench = stack.enter_context(start(args, large_tenants=args.tenants, ace_dir=ace_dir, ace_database=ace_database))
         print(f"database: {bench.database}; load generator: {client.describe()}", flush=True)
         scenarios = bench.scenarios(args.tenants)
         print(f"warm-up: {args.warmup:g} s per scenario", flush=True)

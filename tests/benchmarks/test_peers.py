@@ -29,15 +29,49 @@ def test_aces_own_settings_in_the_callers_environment_do_not_reach_it(monkeypatc
     monkeypatch.setenv("AC_OPTS", "no-auth")  # would turn ACE's authenticate() off
     monkeypatch.setenv("ACE_STORE_SEED", "/elsewhere.json")
     monkeypatch.setenv("NODE_ENV", "development")
+    monkeypatch.setenv("DB_URL", "postgres://elsewhere/db")  # ACE's Sequelize store would prefer it to the config
+    store = "postgresql://postgres@127.0.0.1:5432/ace"
 
-    server = peers.AceServer("ace_cluster", tmp_path, tmp_path / "seed.json", workers=2, log_dir=tmp_path)
+    seeded = peers.AceServer(
+        "ace_single", tmp_path, database_url=store, seed=tmp_path / "seed.json", workers=None, log_dir=tmp_path
+    )
+    server = peers.AceServer("ace_cluster", tmp_path, database_url=store, seed=None, workers=2, log_dir=tmp_path)
     environment = server._environment
 
+    assert seeded._environment["ACE_STORE_SEED"] == str(tmp_path / "seed.json")
     assert "AC_OPTS" not in environment
-    assert environment["ACE_STORE_SEED"] == str(tmp_path / "seed.json")
+    assert "ACE_STORE_SEED" not in environment
+    assert "DB_URL" not in environment
+    assert environment["DATABASE_URL"] == store  # config.json's production store
     assert environment["NODE_ENV"] == "production"
     assert environment["AC_LOCAL_BASE_URL"] == server.url  # the base ACE computes qsh against
     assert environment["ACE_WORKERS"] == "2"
+
+
+def test_aces_store_goes_on_the_runs_postgresql_or_else_the_local_one(monkeypatch):
+    checked = []
+    monkeypatch.setattr("psycopg.connect", lambda url, **options: checked.append(url) or _Closable())
+
+    assert peers.database_server("postgres://bench@db.example:5433/app") == "postgres://bench@db.example:5433/app"
+    assert peers.database_server("sqlite:////tmp/app.sqlite3") == peers.DEFAULT_DATABASE_SERVER
+    assert peers.database_server("") == peers.DEFAULT_DATABASE_SERVER
+    assert checked == ["postgres://bench@db.example:5433/app", *[peers.DEFAULT_DATABASE_SERVER] * 2]
+
+
+def test_no_postgresql_for_aces_store_stops_the_run_saying_what_to_do_without_the_password():
+    with pytest.raises(SystemExit) as stopped:
+        peers.database_server("postgresql://bench:hunter2@127.0.0.1:1/app")
+
+    message = str(stopped.value)
+    assert message.startswith("--peers: ACE's store is PostgreSQL (Sequelize, as ACE deploys it), and ")
+    assert "postgresql://127.0.0.1:1/app did not answer" in message
+    assert message.endswith("start PostgreSQL there, or run with DATABASE_URL naming a server")
+    assert "hunter2" not in message
+
+
+class _Closable:
+    def close(self) -> None:
+        pass
 
 
 def test_peers_without_an_installed_ace_stop_the_run_saying_how_to_get_one(monkeypatch, tmp_path):
@@ -49,7 +83,7 @@ def test_peers_without_an_installed_ace_stop_the_run_saying_how_to_get_one(monke
 
 def test_the_ace_scenarios_run_right_after_the_page_loads_they_are_compared_with(tmp_path):
     def ace(name, workers):
-        server = peers.AceServer(name, tmp_path, tmp_path / "seed.json", workers=workers, log_dir=tmp_path)
+        server = peers.AceServer(name, tmp_path, database_url="", seed=None, workers=workers, log_dir=tmp_path)
         return peers.AcePeer(server, [])
 
     bench = run.Bench(

@@ -1,11 +1,12 @@
-"""The bench's ACE servers (benchmarks/peers.py) on the npm-installed app: single and under node cluster x2, each
-process seeded with the tenants (memory-store.js, ACE_STORE_SEED), answering the bench's page loads, with the
-same tokens fake_jira signs and qsh bound to ACE's own base URL.
+"""The bench's ACE servers (benchmarks/peers.py) on the npm-installed app: single and under node cluster x2, one
+store on PostgreSQL that the single process writes the tenants into (ACE_STORE_SEED) and every cluster worker
+reads, answering the bench's page loads, with the same tokens fake_jira signs and qsh bound to ACE's own base URL.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ import requests
 from benchmarks import peers, workload
 from fake_jira import tokens
 from fake_jira.simulator import FakeJira
+from tests.dependencies import missing
 
 TENANTS = 3
 
@@ -22,7 +24,11 @@ TENANTS = 3
 def ace(tmp_path_factory) -> Iterator[list[peers.AcePeer]]:
     fake = FakeJira()
     sites = [fake.add_site(f"bench-{index}") for index in range(TENANTS)]
-    with peers.start(peers.ace_dir(), fake, sites, tmp_path_factory.mktemp("ace")) as found:
+    try:
+        database = peers.database_server(os.environ.get("DATABASE_URL", ""))
+    except SystemExit as error:
+        missing("PostgreSQL for ACE's store", str(error))
+    with peers.start(peers.ace_dir(), fake, sites, tmp_path_factory.mktemp("ace"), database) as found:
         yield found
 
 
@@ -31,9 +37,9 @@ def test_single_and_cluster_run_as_the_bench_names_them(ace):
     assert all(peer.server.cpu_seconds() > 0 for peer in ace)
 
 
-def test_every_worker_knows_every_seeded_tenant(ace):
-    # A new connection per request: the cluster's primary hands them to its workers in turn, so each worker
-    # answers for every tenant.
+def test_every_worker_knows_every_tenant_the_single_process_stored(ace):
+    # The cluster's workers were given no seed: they answer from the store the single process wrote. A new
+    # connection per request: the cluster's primary hands them to its workers in turn, so each one answers.
     for peer in ace:
         loads = list(itertools.islice(workload.page_loads(peer.tenants), TENANTS * 4))
         answers = [requests.get(peer.server.url + load.target, timeout=10) for load in loads]

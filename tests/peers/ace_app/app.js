@@ -1,9 +1,13 @@
 // A minimal Connect app on atlassian-connect-express (ACE), written as its documentation shows, for
-// `nox -s check_peers`: fake_jira's check runs against it, and its verdicts on a real framework are asserted.
+// `nox -s check_peers`: fake_jira's check runs against it, and its verdicts on a real framework are asserted;
+// and for the bench's ACE scenarios (benchmarks/peers.py).
 // ACE reads config.json and atlassian-connect.json from this directory; PORT and AC_LOCAL_BASE_URL say where
-// it listens and its baseUrl, CONNECT_KEYS_CDN_URL where it fetches install keys.
+// it listens and its baseUrl, CONNECT_KEYS_CDN_URL where it fetches install keys. NODE_ENV picks the store:
+// development an in-memory one (memory-store.js), production ACE's Sequelize store on DATABASE_URL's
+// PostgreSQL, as ACE's own app template deploys it.
 "use strict";
 
+const fs = require("fs");
 const express = require("express");
 const ace = require("atlassian-connect-express");
 const memoryStore = require("./memory-store");
@@ -35,7 +39,27 @@ app.get("/api/whoami", addon.checkValidToken(), (req, res) => {
 // ACE registers a route for every webhook in the descriptor and emits the event; answering is ours.
 addon.on("jira:issue_created", () => {});
 
-const port = addon.config.port();
-app.listen(port, "127.0.0.1", () => {
-  console.log(`ACE app listening on 127.0.0.1:${port}`);
-});
+// Opt-in, for the bench: ACE_STORE_SEED names a JSON file of clientInfo records, the body ACE's /installed
+// stores, saved through ACE's own settings API before the port opens.
+async function seed() {
+  const file = process.env.ACE_STORE_SEED;
+  if (!file) {
+    return;
+  }
+  for (const clientInfo of JSON.parse(fs.readFileSync(file, "utf8"))) {
+    await addon.settings.set("clientInfo", clientInfo, clientInfo.clientKey);
+  }
+}
+
+seed().then(
+  () => {
+    const port = addon.config.port();
+    app.listen(port, "127.0.0.1", () => {
+      console.log(`ACE app listening on 127.0.0.1:${port}`);
+    });
+  },
+  error => {
+    console.error(`seeding the store failed: ${error.stack || error}`);
+    process.exit(1);
+  }
+);

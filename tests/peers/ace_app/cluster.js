@@ -1,6 +1,7 @@
 // app.js under node's cluster module, for the benchmark's ace_cluster scenario (benchmarks/peers.py):
 // ACE_WORKERS processes (2 by default) each run app.js and share its port, the primary handing out the
-// connections. Each worker has a store of its own, so the tenants come from ACE_STORE_SEED (memory-store.js).
+// connections. The workers share one store (production mode: PostgreSQL), so a tenant installed or rotated
+// through one of them is seen by all.
 "use strict";
 
 const cluster = require("cluster");

@@ -1,23 +1,11 @@
-// An in-memory store for ACE, registered with ace.store.register() as ACE documents for custom adapters:
-// ACE's default (Sequelize on sqlite3) needs a native module, which this test app does without.
-//
-// Opt-in seed, for the benchmark (benchmarks/peers.py): ACE_STORE_SEED names a JSON file holding a list of
-// clientInfo records, as ACE's /installed stores them, loaded when the store is made. This store lives in one
-// process, so under node cluster an install would reach one worker only: every worker loads the same tenants
-// from the seed instead.
+// An in-memory store for ACE, registered with ace.store.register() as ACE documents for custom adapters, for
+// development mode (`nox -s check_peers`): ACE's default (Sequelize on sqlite3) needs a native module, which
+// this test app does without. One process's memory: the bench runs ACE on PostgreSQL instead (config.json).
 "use strict";
-
-const fs = require("fs");
 
 class MemoryStore {
   constructor() {
     this.values = new Map();
-    const seed = process.env.ACE_STORE_SEED;
-    if (seed) {
-      for (const clientInfo of JSON.parse(fs.readFileSync(seed, "utf8"))) {
-        this.values.set(MemoryStore.keyOf("clientInfo", clientInfo.clientKey), clientInfo);
-      }
-    }
   }
 
   static keyOf(key, clientKey) {
