@@ -20,8 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -120,7 +119,7 @@ def node_environment(variables: dict[str, str]) -> dict[str, str]:
     return {**kept, **variables}
 
 
-class AceServer:
+class AceServer(servers.ChildServer):
     """The ACE app on loopback, its baseUrl its own address (ACE computes qsh relative to it), its store on
     ``database_url``.
 
@@ -156,33 +155,22 @@ class AceServer:
         if workers is not None:
             variables["ACE_WORKERS"] = str(workers)
         self._environment = node_environment(variables)
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def processes(self) -> str:
         return "one node process" if self.workers is None else f"node cluster x{self.workers}"
 
-    def __enter__(self) -> Self:
+    def _start(self) -> subprocess.Popen[bytes]:
         script = "app.js" if self.workers is None else "cluster.js"
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
+            return subprocess.Popen(
                 ["node", script], cwd=self.directory, env=self._environment, stdout=log, stderr=subprocess.STDOUT
             )
-        try:
-            servers.wait_until_ready(self.name, self.url + DESCRIPTOR_PATH, self._process, self.log_path)
-            # Under cluster one worker answering proves nothing of the other: wait until each has said it listens.
-            _wait_for_log(self, self._process, self.workers or 1)
-        except RuntimeError:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            servers.stop(process)
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
+        servers.wait_until_ready(self.name, self.url + DESCRIPTOR_PATH, process, self.log_path)
+        # Under cluster one worker answering proves nothing of the other: wait until each has said it listens.
+        _wait_for_log(self, process, self.workers or 1)
 
     def cpu_seconds(self) -> float:
         """CPU time of every node process: under cluster the primary's too, as it accepts and hands out connections."""

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from fake_jira.server import free_port
 ROOT = Path(__file__).resolve().parents[1]
 # The project's own variables (mysite/settings.py, gunicorn.conf.py): a developer's shell must not change a run.
 _OWN_VARIABLES = {"ENVIRONMENT", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "CONN_MAX_AGE", "STATIC_ROOT"}
-_OWN_VARIABLES |= {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}
+_OWN_VARIABLES |= {"PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "CONN_HEALTH_CHECKS"}
 _OWN_PREFIXES = ("ATLASSIAN_CONNECT_", "SECURE_", "DJANGO_", "JIRA_APP_", "GUNICORN_")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -119,7 +120,39 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-class GunicornServer:
+class ChildServer(ABC):
+    """A server in a child process: ``with`` starts it and waits until it serves, and stops it on the way out.
+
+    Subclasses say how it starts (``_start``) and when it is ready (``_wait_until_ready``, RuntimeError if never);
+    one that never gets ready is stopped before the error goes on.
+    """
+
+    _process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def _start(self) -> subprocess.Popen[bytes]: ...
+
+    @abstractmethod
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None: ...
+
+    def __enter__(self) -> Self:
+        self._process = self._start()
+        try:
+            self._wait_until_ready(self._process)
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            stop(process)
+
+
+class GunicornServer(ChildServer):
     """``gunicorn -c gunicorn.conf.py WSGI_MODULE`` on loopback, as deployed: sync workers, access log on.
 
     Every server of a run, the app's and bare Django's, runs under the project's own gunicorn.conf.py, so they
@@ -138,31 +171,18 @@ class GunicornServer:
         self._environment = app_environment(
             {**variables, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers)}
         )
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def __enter__(self) -> Self:
+    def _start(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket", self.wsgi]
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command, cwd=ROOT, env=self._environment, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_until_ready(f"gunicorn {self.name}", self.url + self.ready_path, self._process, self.log_path)
-        except RuntimeError:
-            self.__exit__(None, None, None)
-            raise
-        return self
+            return subprocess.Popen(command, cwd=ROOT, env=self._environment, stdout=log, stderr=subprocess.STDOUT)
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            stop(process)
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
+        wait_until_ready(f"gunicorn {self.name}", self.url + self.ready_path, process, self.log_path)
 
     def worker_pids(self) -> list[int]:
         return child_pids(self._process.pid) if self._process else []
