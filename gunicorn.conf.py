@@ -39,8 +39,9 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{_port}" if _port else "127.0.0
 
 # Requests are short (a JWT check and a row read), so plain processes rather than threads. Each worker
 # (each thread) keeps a database connection open (CONN_MAX_AGE): size PostgreSQL's max_connections to match.
-# Keep-alive threads (gthread) served 3 % more of the app's descriptor and 19 % more of bare Django in one
-# measurement (benchmarks/README.md, "Worker class"): not yet measured on page loads, so sync it stays.
+# Keep-alive threads (gthread) gave page loads nothing, and halved bare Django's throughput whenever wrk's
+# kept-alive connections landed on one worker, which then served them all while the other idled
+# (benchmarks/README.md, "Worker class"): sync workers take a new connection per request and stay balanced.
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores() + 1))
 # More than 1 switches to the gthread worker: worth it only if views wait on Jira's REST API for long.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))

@@ -146,7 +146,8 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="bench_peers")
 def bench_peers(session: nox.Session) -> None:
     """bench, with atlassian-connect-express (tests/peers/ace_app, from npm) single and under node cluster x2 beside
-    the app (benchmarks/README.md). Needs Node.js and npm: without them it skips locally and fails under CI=true."""
+    the app (benchmarks/README.md). Needs Node.js and npm: without them it skips locally and fails under CI=true.
+    ACE's store is PostgreSQL: DATABASE_URL's server, else 127.0.0.1:5432; the run stops, saying so, without it."""
     app_dir = _ace_app(session)
     _run_bench(session, "--peers", env={ACE_DIR_VARIABLE: app_dir})
 
