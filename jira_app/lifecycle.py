@@ -46,6 +46,8 @@ class LifecyclePayload:
     service_entitlement_number: str
     shared_secret: Secret | None
     body_digest: str
+    # baseUrl and displayUrl as parsed and checked, by field name: what the host allow-list is checked on.
+    site_urls: tuple[tuple[str, hosts.SiteUrl], ...]
     # A Connect-on-Forge install names its Forge installation (docs/forge.md); "" for a plain Connect install.
     installation_id: str = ""
 
@@ -57,9 +59,12 @@ class LifecyclePayload:
         for name in ("clientKey", "baseUrl"):
             if not fields[name]:
                 raise exceptions.BadLifecyclePayload(f"the body has no '{name}'")
+        site_urls = []
         for name in ("baseUrl", "displayUrl"):
             if fields[name]:
-                fields[name] = _site_url(fields[name], name).url
+                site = _site_url(fields[name], name)
+                fields[name] = site.url
+                site_urls.append((name, site))
         if fields["key"] and fields["key"] != conf.app_key:
             raise exceptions.BadLifecyclePayload(f"the body is for app '{fields['key']}', not '{conf.app_key}'")
         event_type = _optional_string(data, "eventType")
@@ -88,6 +93,7 @@ class LifecyclePayload:
             service_entitlement_number=fields["serviceEntitlementNumber"],
             shared_secret=Secret(secret) if expected_event == "installed" and isinstance(secret, str) else None,
             body_digest=hashlib.sha256(body).hexdigest(),
+            site_urls=tuple(site_urls),
             installation_id=fields["installationId"],
         )
 
@@ -117,12 +123,11 @@ def _require_issuer_is_client_key(token: VerifiedToken, payload: LifecyclePayloa
 
 
 def _require_allowed_host(payload: LifecyclePayload) -> None:
-    for name, url in (("baseUrl", payload.base_url), ("displayUrl", payload.display_url)):
-        if url:
-            try:
-                hosts.require_allowed(hosts.parse(url, field=name), field=name)
-            except hosts.InvalidSiteUrl as exc:
-                raise exceptions.HostNotAllowed(str(exc)) from None
+    for name, site in payload.site_urls:
+        try:
+            hosts.require_allowed(site, field=name)
+        except hosts.InvalidSiteUrl as exc:
+            raise exceptions.HostNotAllowed(str(exc)) from None
 
 
 def _first_use(token: VerifiedToken, payload: LifecyclePayload) -> bool:
