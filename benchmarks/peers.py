@@ -87,13 +87,16 @@ def client_infos(sites: Sequence[JiraSite], app_key: str) -> list[dict[str, Any]
 
 
 def database_server(app_database_url: str) -> str:
-    """The PostgreSQL server ACE's store goes on: the app's, if the run is on PostgreSQL; else the local one.
+    """The PostgreSQL server ACE's store goes on: the app's, if the run is on PostgreSQL; else the local one."""
+    return app_database_url if servers.is_postgres(app_database_url) else DEFAULT_DATABASE_SERVER
 
-    SystemExit, saying what to do, if it does not answer.
-    """
-    server = app_database_url if servers.is_postgres(app_database_url) else DEFAULT_DATABASE_SERVER
-    import psycopg
 
+def require_database_server(server: str) -> None:
+    """SystemExit, saying what to do, unless ``server`` answers (and psycopg, the postgres extra, is there)."""
+    try:
+        import psycopg
+    except ImportError:
+        raise SystemExit("--peers: ACE's store is PostgreSQL: pip install -e '.[bench,postgres]'") from None
     try:
         psycopg.connect(server, connect_timeout=5).close()
     except psycopg.Error as error:
@@ -101,7 +104,6 @@ def database_server(app_database_url: str) -> str:
             f"--peers: ACE's store is PostgreSQL (Sequelize, as ACE deploys it), and {_without_password(server)} "
             f"did not answer ({error}); start PostgreSQL there, or run with DATABASE_URL naming a server"
         ) from None
-    return server
 
 
 def _without_password(url: str) -> str:

@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ace_dir = peers.ace_dir() if args.peers else None
     ace_database = peers.database_server(os.environ.get("DATABASE_URL", "")) if args.peers else ""
+    if ace_database:
+        peers.require_database_server(ace_database)
     client = choose_client(args)
     started = time.monotonic()
     memory = None

@@ -5,6 +5,8 @@ them. tests/peers/test_bench_ace.py runs ACE itself (nox -s check_peers).
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from benchmarks import peers, report, run
@@ -48,19 +50,16 @@ def test_aces_own_settings_in_the_callers_environment_do_not_reach_it(monkeypatc
     assert environment["ACE_WORKERS"] == "2"
 
 
-def test_aces_store_goes_on_the_runs_postgresql_or_else_the_local_one(monkeypatch):
-    checked = []
-    monkeypatch.setattr("psycopg.connect", lambda url, **options: checked.append(url) or _Closable())
-
+def test_aces_store_goes_on_the_runs_postgresql_or_else_the_local_one():
     assert peers.database_server("postgres://bench@db.example:5433/app") == "postgres://bench@db.example:5433/app"
     assert peers.database_server("sqlite:////tmp/app.sqlite3") == peers.DEFAULT_DATABASE_SERVER
     assert peers.database_server("") == peers.DEFAULT_DATABASE_SERVER
-    assert checked == ["postgres://bench@db.example:5433/app", *[peers.DEFAULT_DATABASE_SERVER] * 2]
 
 
+@pytest.mark.postgresql  # psycopg, the postgres extra: nox -s tests_postgres
 def test_no_postgresql_for_aces_store_stops_the_run_saying_what_to_do_without_the_password():
     with pytest.raises(SystemExit) as stopped:
-        peers.database_server("postgresql://bench:hunter2@127.0.0.1:1/app")
+        peers.require_database_server("postgresql://bench:hunter2@127.0.0.1:1/app")
 
     message = str(stopped.value)
     assert message.startswith("--peers: ACE's store is PostgreSQL (Sequelize, as ACE deploys it), and ")
@@ -69,9 +68,11 @@ def test_no_postgresql_for_aces_store_stops_the_run_saying_what_to_do_without_th
     assert "hunter2" not in message
 
 
-class _Closable:
-    def close(self) -> None:
-        pass
+def test_without_psycopg_the_run_stops_saying_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
+
+    with pytest.raises(SystemExit, match=r"ACE's store is PostgreSQL: pip install -e '\.\[bench,postgres\]'"):
+        peers.require_database_server(peers.DEFAULT_DATABASE_SERVER)
 
 
 def test_peers_without_an_installed_ace_stop_the_run_saying_how_to_get_one(monkeypatch, tmp_path):

@@ -24,8 +24,9 @@ TENANTS = 3
 def ace(tmp_path_factory) -> Iterator[list[peers.AcePeer]]:
     fake = FakeJira()
     sites = [fake.add_site(f"bench-{index}") for index in range(TENANTS)]
+    database = peers.database_server(os.environ.get("DATABASE_URL", ""))
     try:
-        database = peers.database_server(os.environ.get("DATABASE_URL", ""))
+        peers.require_database_server(database)
     except SystemExit as error:
         missing("PostgreSQL for ACE's store", str(error))
     with peers.start(peers.ace_dir(), fake, sites, tmp_path_factory.mktemp("ace"), database) as found:
