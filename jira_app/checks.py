@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import connections, router
 
 from jira_app import forge
 from jira_app.conf import ENVIRONMENTS, conf
@@ -58,6 +59,12 @@ MESSAGES = {
         f"{ROUTES_MIDDLEWARE_PATH} is in MIDDLEWARE but {MIDDLEWARE_PATH} is not in ATLASSIAN_CONNECT_MIDDLEWARE: "
         "the Connect routes would be unauthenticated.",
         f"Add '{MIDDLEWARE_PATH}' to ATLASSIAN_CONNECT_MIDDLEWARE, or remove the setting to get the default chain.",
+    ),
+    "jira_app.E010": (
+        "The database cannot return columns from an INSERT (SQLite older than 3.35): webhook deliveries are stored "
+        "with INSERT … ON CONFLICT DO NOTHING RETURNING.",
+        "Use PostgreSQL, or a Python linked with SQLite 3.35 or later (python -c 'import sqlite3; "
+        "print(sqlite3.sqlite_version)').",
     ),
     # Forge Remote (docs/forge.md): an ID range of its own, so it never meets the Connect checks' numbering.
     "jira_app.E020": (
@@ -129,6 +136,17 @@ def _forge_problems() -> list[CheckMessage]:
     if not _is_http_url(conf.forge_jwks_url):
         problems.append(_message(Error, "jira_app.E021"))
     return problems
+
+
+@register(Tags.compatibility)
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    # A feature of the driver's version, known without connecting.
+    from jira_app.models import WebhookDelivery
+
+    connection = connections[router.db_for_write(WebhookDelivery)]
+    if not connection.features.can_return_columns_from_insert:
+        return [_message(Error, "jira_app.E010", obj=connection.alias)]
+    return []
 
 
 @register(Tags.security, deploy=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from jira_app import bodies, exceptions, signals
@@ -34,16 +33,14 @@ def record_delivery(
         raise exceptions.BadWebhookPayload("the X-Atlassian-Webhook-Retry header is not a retry count")
     payload = bodies.json_object(body, max_bytes=MAX_WEBHOOK_BYTES, error=exceptions.BadWebhookPayload)
     event = payload.get("webhookEvent")
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                host=host,
-                identifier=identifier,
-                event=str(event)[:100] if event else "",
-                payload=payload,
-                retry_count=int(retry or 0),
-            )
-    except IntegrityError:
+    delivery = WebhookDelivery(
+        host=host,
+        identifier=identifier,
+        event=str(event)[:100] if event else "",
+        payload=payload,
+        retry_count=int(retry or 0),
+    )
+    if not WebhookDelivery.objects.add_unless_seen(delivery):
         # A retry of a delivery already kept: count it and keep the first copy.
         WebhookDelivery.objects.filter(host=host, identifier=identifier).update(duplicates=F("duplicates") + 1)
         logger.info("duplicate webhook %s from client_key=%r ignored", identifier, host.client_key)

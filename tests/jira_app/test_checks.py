@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from django.core.checks import Error, Tags, Warning, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 
 from jira_app import checks
 from jira_app.checks import CSRF_MIDDLEWARE_PATH, MESSAGES, MIDDLEWARE_PATH
@@ -185,9 +186,24 @@ def test_several_problems_are_reported_together(settings):
     assert jira_app_ids() == {"jira_app.E001", "jira_app.E003", "jira_app.E008"}
 
 
+def test_a_database_that_cannot_return_inserted_columns_is_an_error(monkeypatch):
+    def database_ids() -> list[str]:
+        return [m.id for m in run_checks(tags=[Tags.compatibility]) if (m.id or "").startswith("jira_app")]
+
+    assert database_ids() == []
+
+    # SQLite before 3.35, as Django reads its version: no RETURNING.
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    (message,) = [m for m in run_checks(tags=[Tags.compatibility]) if m.id == "jira_app.E010"]
+    assert isinstance(message, Error)
+    assert (message.msg, message.hint, message.obj) == (*MESSAGES["jira_app.E010"], "default")
+    assert database_ids() == ["jira_app.E010"]
+
+
 def test_every_documented_id_is_produced_by_some_misconfiguration():
-    warnings = {"jira_app.W001", "jira_app.W002", "jira_app.W003"}  # each has a deployment test of its own
-    produced = set().union(*(expected for _, expected in MISCONFIGURATIONS.values())) | warnings
+    # Each has a test of its own: the warnings are deployment checks, E010 is the database's.
+    own_tests = {"jira_app.W001", "jira_app.W002", "jira_app.W003", "jira_app.E010"}
+    produced = set().union(*(expected for _, expected in MISCONFIGURATIONS.values())) | own_tests
     assert produced == set(MESSAGES)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
+from django.db import connection
 
 from jira_app import signals, webhooks
 from jira_app.models import AtlassianHost, WebhookDelivery
@@ -98,3 +100,35 @@ def test_a_retry_counts_against_its_own_delivery_only(jira, installed_site):
         (installed_site.client_key, "wh-2"): 0,
         (other.client_key, "wh-1"): 0,
     }
+
+
+@pytest.mark.postgresql  # SQLite lets one writer in at a time: there is no race to lose there
+@pytest.mark.django_db(transaction=True)
+def test_copies_of_one_delivery_arriving_at_once_are_kept_and_announced_once(installed_site, received):
+    host = AtlassianHost.objects.get(client_key=installed_site.client_key)
+    copies = 8
+    start = threading.Barrier(copies)
+    results, errors = [], []
+
+    def deliver(retry: int) -> None:
+        try:
+            start.wait(timeout=30)
+            body = b'{"webhookEvent": "jira:issue_created"}'
+            arguments = {"identifier": "wh-1", "retry": str(retry), "content_type": JSON, "body": body}
+            results.append(webhooks.record_delivery(host, **arguments))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()  # the thread's own connection, else the test database cannot be dropped
+
+    threads = [threading.Thread(target=deliver, args=(retry,)) for retry in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert sorted(created for _, created in results) == [False] * (copies - 1) + [True]
+    assert len({delivery.pk for delivery, _ in results}) == 1
+    assert WebhookDelivery.objects.get().duplicates == copies - 1
+    assert len(received) == 1
