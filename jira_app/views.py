@@ -148,10 +148,11 @@ def whoami(request: HostRequest) -> JsonResponse:
 
 @require_POST
 def webhook_issue_created(request: HostRequest) -> HttpResponse:
+    # From META, as the token is: request.headers would build a dict of every header for these two.
     webhooks.record_delivery(
         request.atlassian_host,
-        identifier=request.headers.get("X-Atlassian-Webhook-Identifier", ""),
-        retry=request.headers.get("X-Atlassian-Webhook-Retry", ""),
+        identifier=request.META.get("HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER", ""),
+        retry=request.META.get("HTTP_X_ATLASSIAN_WEBHOOK_RETRY", ""),
         content_type=request.content_type or "",
         body=request.body,
     )
