@@ -234,8 +234,6 @@ class ForgeLifecycleEvent(models.Model):
     deliveries = models.PositiveIntegerField(default=1, help_text="How many times Forge delivered it.")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = WebhookDeliveryManager()
-
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [
